@@ -1,0 +1,235 @@
+"""The golden equilibrium and the constants derived from it.
+
+Plain Python floats and complex numbers; no JAX needed. Every constant here is
+computed from its definition in ``THEORY.md`` (sections 2 and 4). That
+specification is this toolkit's formalization of S. Jaeger's dual process
+model: the paper's abstract states that an equilibrium of the two processes
+yields a learning rate and a momentum weight and brings in the golden ratio and
+complex numbers, but the numbers below are *not* copied from the paper's text.
+
+References:
+  Jaeger, `A Dual Process Model for Optimizing Cross Entropy in Neural
+  Networks <https://arxiv.org/abs/2104.13277>`_, 2021.
+"""
+
+from __future__ import annotations
+
+import cmath
+import math
+import numbers
+from typing import NamedTuple, Union
+
+Number = Union[float, complex]
+
+
+class DerivedHyperparameters(NamedTuple):
+  """The learning rate and momentum weight derived from the equilibrium."""
+
+  learning_rate: float
+  momentum: float
+
+
+def golden_ratio() -> float:
+  """Returns phi = (1 + sqrt 5) / 2, the positive root of x^2 = x + 1.
+
+  Examples:
+    >>> from dualprocess import theory
+    >>> round(theory.golden_ratio(), 10)
+    1.6180339887
+  """
+  return (1.0 + math.sqrt(5.0)) / 2.0
+
+
+def equilibrium_probability() -> float:
+  """Returns p* = 1/phi, the positive root of p = (1 - p) / p.
+
+  At equilibrium the probability of a correct decision equals its own odds of
+  failure, ``p = (1 - p) / p``, i.e. ``p^2 + p - 1 = 0``.
+
+  Examples:
+    >>> from dualprocess import theory
+    >>> round(theory.equilibrium_probability(), 10)
+    0.6180339887
+  """
+  return 1.0 / golden_ratio()
+
+
+def dual_root() -> float:
+  """Returns p' = -phi, the negative (dual) root of ``p^2 + p - 1 = 0``.
+
+  Examples:
+    >>> from dualprocess import theory
+    >>> round(theory.dual_root(), 10)
+    -1.6180339887
+  """
+  return -golden_ratio()
+
+
+def _log(x: Number, base: float) -> Number:
+  """Logarithm on the principal branch; real for positive reals."""
+  if isinstance(x, complex) or x < 0:
+    return cmath.log(x) / math.log(base)
+  return math.log(x) / math.log(base)
+
+
+def _xlogx(x: Number, base: float) -> Number:
+  """``x log x`` with the convention ``0 log 0 = 0``."""
+  if x == 0:
+    return 0.0
+  return x * _log(x, base)
+
+
+def binary_entropy(p: Number, base: float = math.e) -> Number:
+  """Binary entropy ``h(p) = -p log p - (1 - p) log(1 - p)``.
+
+  For ``p`` in [0, 1] this is the Shannon entropy of a coin with bias ``p``
+  (``0 log 0 = 0``) and the result is a ``float``. For any other real ``p`` or
+  a complex ``p`` the logarithm is continued on its principal branch and the
+  result is a ``complex``; this is how the dual root ``-phi`` gets a complex
+  information content.
+
+  Args:
+    p: the probability, a real or complex number.
+    base: the logarithm's base; ``math.e`` for nats, ``2`` for bits.
+
+  Returns:
+    ``h(p)`` in the unit set by ``base``.
+
+  Examples:
+    >>> from dualprocess import theory
+    >>> theory.binary_entropy(0.5, base=2)
+    1.0
+    >>> h = theory.binary_entropy(theory.dual_root())
+    >>> round(h.imag / 3.141592653589793, 10)  # i*pi*phi
+    1.6180339887
+  """
+  if isinstance(p, bool) or not isinstance(p, numbers.Number):
+    raise TypeError(f"binary_entropy: p must be a real or complex number, got {p!r}")
+  if not isinstance(base, numbers.Real) or base <= 0 or base == 1:
+    raise ValueError(f"binary_entropy: base must be a positive real other than 1, got {base!r}")
+  if isinstance(p, numbers.Real) and 0.0 <= p <= 1.0:
+    p = float(p)
+    return -_xlogx(p, base) - _xlogx(1.0 - p, base)
+  p = complex(p)
+  return -_xlogx(p, base) - _xlogx(1.0 - p, base)
+
+
+def equilibrium_distribution() -> tuple[float, float]:
+  """Returns the binary equilibrium ``e = (1/phi, 1/phi^2)``."""
+  p = equilibrium_probability()
+  return p, 1.0 - p
+
+
+def equilibrium_cross_entropy_bits() -> float:
+  """Cross-entropy ``H2(e, u)`` of the equilibrium against the uniform prior, in bits.
+
+  ``H2(e, u) = -sum_i e_i log2(1/2)``, which is exactly one bit because the
+  equilibrium's two probabilities sum to one.
+
+  Examples:
+    >>> from dualprocess import theory
+    >>> theory.equilibrium_cross_entropy_bits()
+    1.0
+  """
+  return -sum(e_i * math.log2(0.5) for e_i in equilibrium_distribution())
+
+
+def equilibrium_entropy_bits() -> float:
+  """Entropy ``H2(e)`` of the binary equilibrium, in bits (the entropy process).
+
+  Examples:
+    >>> from dualprocess import theory
+    >>> round(theory.equilibrium_entropy_bits(), 10)
+    0.9594187282
+  """
+  return binary_entropy(equilibrium_probability(), base=2)
+
+
+def equilibrium_divergence_bits() -> float:
+  """``KL2(e || u)`` of the equilibrium from the uniform prior, in bits.
+
+  Computed from its definition ``sum_i e_i log2(e_i / u_i)`` (the divergence
+  process), not as ``1 - H2(e)``; the identity is a test.
+
+  Examples:
+    >>> from dualprocess import theory
+    >>> round(theory.equilibrium_divergence_bits(), 10)
+    0.0405812718
+  """
+  return sum(e_i * math.log2(e_i / 0.5) for e_i in equilibrium_distribution())
+
+
+def derived_hyperparameters() -> DerivedHyperparameters:
+  """The learning rate and momentum weight that follow from the equilibrium.
+
+  The momentum weight is the entropy share of the one bit ``H2(e, u)``, the
+  learning rate its divergence share (THEORY.md section 4)::
+
+    mu  = H2(e)        (the part of each weight change carried over)
+    eta = KL2(e || u)  (the new information taken from the gradient)
+
+  so that ``eta + mu = 1`` and the steady-state step ``eta / (1 - mu) = 1``.
+  These are this toolkit's formalization, a hypothesis the experiments test.
+
+  Returns:
+    ``DerivedHyperparameters(learning_rate, momentum)``.
+
+  Examples:
+    >>> from dualprocess import theory
+    >>> hp = theory.derived_hyperparameters()
+    >>> round(hp.learning_rate, 6), round(hp.momentum, 6)
+    (0.040581, 0.959419)
+  """
+  return DerivedHyperparameters(
+      learning_rate=equilibrium_divergence_bits(),
+      momentum=equilibrium_entropy_bits(),
+  )
+
+
+def golden_partition() -> DerivedHyperparameters:
+  """The golden partition of one: learning rate ``1/phi^2``, momentum ``1/phi``.
+
+  A comparison point for the experiments (THEORY.md section 4), not a default.
+
+  Examples:
+    >>> from dualprocess import theory
+    >>> gp = theory.golden_partition()
+    >>> round(gp.learning_rate + gp.momentum, 12)
+    1.0
+  """
+  p = equilibrium_probability()
+  return DerivedHyperparameters(learning_rate=1.0 - p, momentum=p)
+
+
+def equilibrium_target_entropy(num_classes: int) -> float:
+  """Entropy ``H(t_y)`` in nats of the K-class equilibrium target.
+
+  The target puts ``1/phi`` on the label and ``1/phi^2`` spread evenly over
+  the other ``K - 1`` classes; its entropy is the floor of the dual-process
+  loss (THEORY.md section 3).
+
+  Args:
+    num_classes: the number of classes ``K >= 2``.
+
+  Returns:
+    ``-p log p - (1 - p) log((1 - p) / (K - 1))`` with ``p = 1/phi``.
+
+  Examples:
+    >>> from dualprocess import theory
+    >>> round(theory.equilibrium_target_entropy(10), 4)
+    1.5043
+  """
+  check_num_classes(num_classes)
+  p = equilibrium_probability()
+  rest = (1.0 - p) / (num_classes - 1)
+  return -_xlogx(p, math.e) - (num_classes - 1) * _xlogx(rest, math.e)
+
+
+def check_num_classes(num_classes: object, name: str = "num_classes") -> int:
+  """Validates a class count: a Python integer of at least 2."""
+  if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral):
+    raise TypeError(f"{name} must be an integer, got {num_classes!r}")
+  if num_classes < 2:
+    raise ValueError(
+        f"{name} must be at least 2 (one class has no decision to make), got {num_classes}")
+  return int(num_classes)
