@@ -1,0 +1,267 @@
+"""Loss decompositions against scipy, invariances, extremes, dtypes, bad input."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from scipy import special, stats
+
+import dualprocess as dp
+from dualprocess import theory
+
+
+# A few shapes only: each new shape is a new compilation.
+SHAPES = st.sampled_from([(1, 2), (4, 3), (5, 10)])
+jit_decomposition = jax.jit(dp.cross_entropy_decomposition)
+jit_dual_decomposition = jax.jit(dp.dual_process_decomposition)
+
+
+def random_soft_targets(rng, shape, zero_fraction=0.3):
+  t = rng.random(shape)
+  t[rng.random(shape) < zero_fraction] = 0.0
+  t[..., 0] += 1e-3  # every row keeps some mass
+  return t / t.sum(-1, keepdims=True)
+
+
+def scipy_reference(logits, targets):
+  log_q = special.log_softmax(logits.astype(np.float64), axis=-1)
+  q = np.exp(log_q)
+  entropy = stats.entropy(targets, axis=-1)
+  divergence = stats.entropy(targets, q, axis=-1)
+  cross_entropy = -np.sum(special.xlogy(targets, q), axis=-1)
+  return cross_entropy, entropy, divergence
+
+
+def test_decomposition_matches_scipy_on_soft_targets_with_zeros():
+  rng = np.random.default_rng(0)
+  logits = rng.normal(scale=3.0, size=(64, 10))
+  targets = random_soft_targets(rng, (64, 10))
+  assert (targets == 0).any()
+  got = dp.cross_entropy_decomposition(jnp.asarray(logits, jnp.float32),
+                                       jnp.asarray(targets, jnp.float32))
+  for g, want in zip(got, scipy_reference(logits, targets)):
+    np.testing.assert_allclose(g, want, rtol=2e-5, atol=2e-5)
+
+
+def test_decomposition_matches_optax_cross_entropy():
+  rng = np.random.default_rng(1)
+  logits = jnp.asarray(rng.normal(size=(8, 5, 7)), jnp.float32)
+  targets = jnp.asarray(random_soft_targets(rng, (8, 5, 7)), jnp.float32)
+  d = dp.cross_entropy_decomposition(logits, targets)
+  np.testing.assert_allclose(d.cross_entropy, optax.softmax_cross_entropy(logits, targets),
+                             rtol=1e-5, atol=1e-6)
+
+
+def test_decomposition_along_another_axis_and_with_mask():
+  rng = np.random.default_rng(2)
+  logits = rng.normal(size=(6, 4)).astype(np.float32)
+  targets = random_soft_targets(rng, (6, 4)).astype(np.float32)
+  moved = dp.cross_entropy_decomposition(logits.T, targets.T, axis=0)
+  plain = dp.cross_entropy_decomposition(logits, targets)
+  for a, b in zip(moved, plain):
+    np.testing.assert_allclose(a, b, rtol=1e-6)
+  # Masking a class with zero target is the same as dropping the class.
+  where = np.ones((6, 5), bool)
+  where[:, -1] = False
+  padded_logits = np.concatenate([logits, np.full((6, 1), 50.0, np.float32)], -1)
+  padded_targets = np.concatenate([targets, np.zeros((6, 1), np.float32)], -1)
+  masked = dp.cross_entropy_decomposition(padded_logits, padded_targets, where=where)
+  for a, b in zip(masked, plain):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(
+      masked.cross_entropy,
+      optax.softmax_cross_entropy(padded_logits, padded_targets, where=where), rtol=1e-5)
+  grads = jax.grad(lambda z: dp.cross_entropy_decomposition(z, padded_targets, where=where)
+                   .cross_entropy.sum())(jnp.asarray(padded_logits))
+  assert np.isfinite(grads).all()
+
+
+@given(
+    logits=hnp.arrays(np.float32, SHAPES, elements=st.floats(-1e4, 1e4, width=32)),
+    shift=st.floats(-100.0, 100.0, width=32),
+    seed=st.integers(0, 2**16),
+)
+def test_cross_entropy_is_entropy_plus_divergence_and_shift_invariant(logits, shift, seed):
+  targets = random_soft_targets(np.random.default_rng(seed), logits.shape).astype(np.float32)
+  d = jit_decomposition(logits, targets)
+  shifted = jit_decomposition(logits + shift, targets)
+  for part in (*d, *shifted):
+    assert np.isfinite(part).all()
+  scale = 1.0 + np.abs(d.cross_entropy)
+  np.testing.assert_allclose(d.cross_entropy, d.entropy + d.divergence,
+                             atol=1e-5 * scale.max())
+  assert (d.divergence >= -1e-5 * scale).all()
+  # Adding a constant changes a float32 logit by its rounding error only.
+  tol = 1e-5 * scale.max() + 4 * np.spacing(np.abs(logits).max() + abs(shift))
+  for a, b in zip(d, shifted):
+    np.testing.assert_allclose(a, b, atol=tol)
+
+
+@given(
+    logits=hnp.arrays(np.float32, SHAPES, elements=st.floats(-1e4, 1e4, width=32)),
+    shift=st.floats(-100.0, 100.0, width=32),
+    seed=st.integers(0, 2**16),
+)
+def test_dual_process_loss_matches_materialized_target_and_is_shift_invariant(
+    logits, shift, seed):
+  labels = np.random.default_rng(seed).integers(0, logits.shape[-1], logits.shape[0])
+  targets = dp.equilibrium_targets(labels, logits.shape[-1])
+  want = jit_decomposition(logits, targets)
+  got = jit_dual_decomposition(logits, labels)
+  shifted = jit_dual_decomposition(logits + shift, labels)
+  scale = 1.0 + np.abs(want.cross_entropy).max()
+  tol = 2e-5 * scale + 4 * np.spacing(np.abs(logits).max() + abs(shift))
+  for a, b, c in zip(got, want, shifted):
+    assert np.isfinite(a).all()
+    np.testing.assert_allclose(a, b, atol=tol)
+    np.testing.assert_allclose(a, c, atol=tol)
+  np.testing.assert_allclose(got.cross_entropy, dp.dual_process_loss(logits, labels), rtol=1e-6,
+                             atol=1e-6)
+
+
+def test_equilibrium_targets():
+  t = dp.equilibrium_targets(jnp.array([[0, 2], [1, 1]]), 4)
+  assert t.shape == (2, 2, 4)
+  np.testing.assert_allclose(t.sum(-1), 1.0, rtol=1e-6)
+  p = theory.equilibrium_probability()
+  np.testing.assert_allclose(t[0, 1], [(1 - p) / 3] * 2 + [p, (1 - p) / 3], rtol=1e-6)
+
+
+@pytest.mark.parametrize("k", [2, 3, 10, 100])
+def test_dual_process_loss_minimum_is_exactly_at_equilibrium(k):
+  label = jnp.array([k // 2])
+  at_equilibrium = jnp.log(dp.equilibrium_targets(label, k)).astype(jnp.float64) \
+      if jax.config.jax_enable_x64 else jnp.log(dp.equilibrium_targets(label, k))
+  floor = theory.equilibrium_target_entropy(k)
+  d = dp.dual_process_decomposition(at_equilibrium, label)
+  assert float(d.cross_entropy[0]) == pytest.approx(floor, abs=1e-5)
+  assert float(d.divergence[0]) == pytest.approx(0.0, abs=1e-5)
+  grad = jax.grad(lambda z: dp.dual_process_loss(z, label).sum())(at_equilibrium)
+  np.testing.assert_allclose(grad, 0.0, atol=1e-6)
+  # Any move away from equilibrium raises the loss (the loss is convex in z).
+  rng = np.random.default_rng(k)
+  for _ in range(20):
+    moved = at_equilibrium + 0.05 * rng.normal(size=at_equilibrium.shape)
+    moved_loss = float(dp.dual_process_loss(moved, label)[0])
+    assert moved_loss > float(d.cross_entropy[0])
+
+
+def test_one_hot_labels_and_dual_loss_agree_on_gradient_direction():
+  # dL/dz = softmax(z) - t_y: the gradient is zero exactly where q = t_y.
+  z = jnp.array([[0.3, -1.0, 2.0]])
+  g = jax.grad(lambda z: dp.dual_process_loss(z, jnp.array([2])).sum())(z)
+  np.testing.assert_allclose(g, jax.nn.softmax(z) - dp.equilibrium_targets(jnp.array([2]), 3),
+                             atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16, jnp.float16])
+@pytest.mark.parametrize("magnitude", [1.0, 1e4])
+def test_gradients_finite_at_extremes_and_low_precision(dtype, magnitude):
+  rng = np.random.default_rng(3)
+  logits = jnp.asarray(rng.choice([-magnitude, magnitude], size=(16, 10)), dtype)
+  if dtype == jnp.float16:
+    logits = jnp.clip(logits, -6e4, 6e4)
+  labels = jnp.asarray(rng.integers(0, 10, 16))
+  targets = jnp.asarray(random_soft_targets(rng, (16, 10)), dtype)
+  for fn in (lambda z: dp.dual_process_loss(z, labels),
+             lambda z: dp.cross_entropy_decomposition(z, targets).divergence,
+             lambda z: dp.cross_entropy_decomposition(z, targets).cross_entropy):
+    values = fn(logits)
+    assert values.dtype == jnp.float32
+    assert np.isfinite(values).all()
+    grads = jax.grad(lambda z: fn(z).sum())(logits)
+    assert grads.dtype == dtype
+    assert np.isfinite(np.asarray(grads, np.float32)).all()
+
+
+def test_low_precision_inputs_are_computed_in_float32():
+  rng = np.random.default_rng(4)
+  logits32 = jnp.asarray(rng.normal(size=(32, 10)), jnp.float32)
+  logits16 = logits32.astype(jnp.bfloat16)
+  labels = jnp.asarray(rng.integers(0, 10, 32))
+  # Same values as float32 math on the rounded inputs: no bf16 arithmetic inside.
+  np.testing.assert_allclose(dp.dual_process_loss(logits16, labels),
+                             dp.dual_process_loss(logits16.astype(jnp.float32), labels),
+                             rtol=1e-6)
+
+
+def test_jit_vmap_grad():
+  rng = np.random.default_rng(5)
+  logits = jnp.asarray(rng.normal(size=(3, 8, 10)), jnp.float32)
+  labels = jnp.asarray(rng.integers(0, 10, (3, 8)))
+  eager = dp.dual_process_loss(logits, labels)
+  jitted = jax.jit(dp.dual_process_loss)(logits, labels)
+  mapped = jax.vmap(dp.dual_process_loss)(logits, labels)
+  np.testing.assert_allclose(eager, jitted, rtol=1e-6)
+  np.testing.assert_allclose(eager, mapped, rtol=1e-6)
+  targets = dp.equilibrium_targets(labels, 10)
+  dec = jax.jit(jax.vmap(dp.cross_entropy_decomposition))(logits, targets)
+  np.testing.assert_allclose(dec.cross_entropy, eager, rtol=1e-5)
+  assert np.isfinite(jax.jit(jax.grad(lambda z: dp.dual_process_loss(z, labels).mean()))(
+      logits)).all()
+
+
+def test_nan_propagates_to_its_own_example_only():
+  logits = jnp.zeros((3, 4)).at[1, 2].set(jnp.nan)
+  labels = jnp.array([0, 1, 2])
+  loss = np.asarray(dp.dual_process_loss(logits, labels))
+  assert np.isnan(loss[1]) and np.isfinite(loss[[0, 2]]).all()
+  targets = jnp.full((3, 4), 0.25).at[2, 0].set(jnp.nan)
+  d = dp.cross_entropy_decomposition(jnp.zeros((3, 4)), targets)
+  for part in map(np.asarray, d):
+    assert np.isnan(part[2]) and np.isfinite(part[:2]).all()
+
+
+def test_negative_targets_are_not_silently_dropped():
+  d = dp.cross_entropy_decomposition(jnp.zeros((1, 3)), jnp.array([[1.2, -0.2, 0.0]]))
+  assert np.isnan(d.entropy[0]) and np.isnan(d.divergence[0])
+
+
+def test_out_of_range_labels_under_jit_give_nan_not_a_silent_value():
+  loss = jax.jit(dp.dual_process_loss)(jnp.zeros((3, 4)), jnp.array([0, 4, -1]))
+  assert np.isfinite(loss[0]) and np.isnan(loss[1]) and np.isnan(loss[2])
+
+
+@pytest.mark.parametrize("call, err, message", [
+    (lambda: dp.dual_process_loss(jnp.zeros((4, 3)), jnp.zeros(5, jnp.int32)), ValueError,
+     r"labels shape \(5,\) must equal the logits' batch shape \(4,\)"),
+    (lambda: dp.dual_process_loss(jnp.zeros((4, 3)), jnp.zeros((4, 1), jnp.int32)), ValueError,
+     "labels shape"),
+    (lambda: dp.dual_process_loss(jnp.zeros((4, 3)), jnp.zeros(4)), TypeError,
+     "labels must be integers"),
+    (lambda: dp.dual_process_loss(jnp.zeros((4, 3)), jnp.array([0, 1, 2, 3])), ValueError,
+     r"labels must lie in \[0, 2\]"),
+    (lambda: dp.dual_process_loss(jnp.zeros((4, 3)), jnp.array([0, -1, 2, 0])), ValueError,
+     "labels must lie"),
+    (lambda: dp.dual_process_loss(jnp.zeros((4, 1)), jnp.zeros(4, jnp.int32)), ValueError,
+     "at least 2"),
+    (lambda: dp.dual_process_loss(jnp.float32(1.0), jnp.int32(0)), ValueError,
+     "logits must have a class axis"),
+    (lambda: dp.dual_process_loss(jnp.zeros((2, 3), jnp.int32), jnp.zeros(2, jnp.int32)),
+     TypeError, "logits must be floating point"),
+    (lambda: dp.cross_entropy_decomposition(jnp.zeros((4, 3)), jnp.zeros((4, 2))), ValueError,
+     r"targets shape \(4, 2\) must equal logits shape \(4, 3\)"),
+    (lambda: dp.cross_entropy_decomposition(jnp.zeros((4, 3)), jnp.zeros(3)), ValueError,
+     "targets shape"),
+    (lambda: dp.cross_entropy_decomposition(jnp.zeros((4, 3)), jnp.zeros((4, 3), jnp.int32)),
+     TypeError, "targets must be floating-point"),
+    (lambda: dp.equilibrium_targets(jnp.array([0]), 1), ValueError, "at least 2"),
+    (lambda: dp.equilibrium_targets(jnp.array([0.0]), 3), TypeError, "labels must be integers"),
+    (lambda: dp.equilibrium_targets(jnp.array([3]), 3), ValueError, "labels must lie"),
+    (lambda: dp.equilibrium_targets(jnp.array([0]), 3.0), TypeError, "num_classes"),
+])
+def test_bad_input_raises_with_a_useful_message(call, err, message):
+  with pytest.raises(err, match=message):
+    call()
+
+
+def test_equilibrium_floor_value_for_ten_classes():
+  p = theory.equilibrium_probability()
+  assert theory.equilibrium_target_entropy(10) == pytest.approx(
+      -p * math.log(p) - (1 - p) * math.log((1 - p) / 9))
