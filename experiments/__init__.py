@@ -1,0 +1,1 @@
+"""Config-driven Flax experiments for the dual-process model (not part of the library)."""

@@ -1,0 +1,51 @@
+"""What every command shares: user mistakes become one line and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+
+from experiments.config import ConfigError
+
+EXIT_USAGE = 2
+EXIT_DIVERGED = 3
+
+
+class Diverged(RuntimeError):
+  """Training produced a non-finite loss or update; the summary says where."""
+
+
+@contextlib.contextmanager
+def exit_codes():
+  """Turns config mistakes into exit 2 and divergence into exit 3, without a traceback."""
+  try:
+    yield
+  except ConfigError as error:
+    print(f"error: {error}", file=sys.stderr)
+    raise SystemExit(EXIT_USAGE) from None
+  except Diverged as error:
+    print(f"diverged: {error}", file=sys.stderr)
+    raise SystemExit(EXIT_DIVERGED) from None
+  except KeyboardInterrupt:
+    print("interrupted: the last checkpoint is kept; run again with the same --out to resume",
+          file=sys.stderr)
+    raise SystemExit(130) from None
+
+
+def add_common_arguments(parser):
+  parser.add_argument("config", nargs="?", default=None,
+                      help="YAML config (default: configs/default.yaml)")
+  parser.add_argument("--set", dest="overrides", action="append", default=[],
+                      metavar="KEY=VALUE", help="override a config key by its dotted path; "
+                      "the value is parsed as YAML (repeatable)")
+  parser.add_argument("--out", default=None, help="output folder (default: a new folder "
+                      "under runs/)")
+
+
+class ArgumentParser(argparse.ArgumentParser):
+  """argparse whose usage errors print one line and exit 2 (argparse's own code)."""
+
+  def error(self, message):
+    print(f"error: {message} (see --help)", file=sys.stderr)
+    raise SystemExit(EXIT_USAGE)

@@ -1,0 +1,349 @@
+"""Experiment configs: YAML in, typed frozen dataclasses out, every mistake named.
+
+A config has the sections ``dataset``, ``model``, ``loss``, ``optimizer``,
+``train`` and, for the multi-run commands, ``compare`` or ``sweep``. Any
+mistake raises :class:`ConfigError` with one line that names the dotted key
+(or the file) and what is allowed; the command line turns it into exit code 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import pathlib
+import types
+import typing
+from typing import Any, Literal, Optional, Union
+
+import yaml
+
+DEFAULT_CONFIG = pathlib.Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
+
+OPTIMIZERS = ("dual_process", "sgd", "adam", "prodigy", "dog", "dadapt_adamw",
+              "schedule_free_sgd", "cocob", "mechanize")
+
+
+class ConfigError(ValueError):
+  """A config mistake; its message is the one line shown to the user."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetConfig:
+  name: Literal["digits", "mnist1d", "mnist"] = "digits"
+  path: Optional[str] = None  # mnist only: folder with the IDX files, or an mnist.npz
+  test_fraction: float = 0.2  # digits and mnist1d; mnist keeps its official split
+  num_samples: int = 5000  # mnist1d only: generated examples (train + test)
+  limit_train: Optional[int] = None  # keep only the first N training examples
+  split_seed: int = 0
+
+  def validate(self, key):
+    if self.name == "mnist" and self.path is None:
+      raise ConfigError(f"config key '{key}.path': required for dataset 'mnist' (a folder "
+                        "with the four IDX files, or an mnist.npz file)")
+    if self.name != "mnist" and self.path is not None:
+      raise ConfigError(f"config key '{key}.path': only allowed for dataset 'mnist', "
+                        f"not '{self.name}'")
+    _check_range(f"{key}.test_fraction", self.test_fraction, 0.0, 1.0, open_low=True,
+                 open_high=True)
+    _check_positive(f"{key}.num_samples", self.num_samples, minimum=20)
+    if self.limit_train is not None:
+      _check_positive(f"{key}.limit_train", self.limit_train)
+    _check_positive(f"{key}.split_seed", self.split_seed, minimum=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  name: Literal["logistic", "mlp", "cnn"] = "mlp"
+  hidden_sizes: tuple[int, ...] = (128,)  # mlp
+  activation: Literal["relu", "tanh", "gelu", "sigmoid"] = "relu"
+  channels: tuple[int, ...] = (16, 32)  # cnn
+  kernel_sizes: tuple[int, ...] = (3, 3)  # cnn, one per conv layer
+  strides: tuple[int, ...] = (1, 1)  # cnn, one per conv layer
+  padding: int = 1  # cnn, on each side
+
+  def validate(self, key):
+    for field in ("hidden_sizes", "channels", "kernel_sizes", "strides"):
+      for i, size in enumerate(getattr(self, field)):
+        _check_positive(f"{key}.{field}[{i}]", size)
+    if self.name == "cnn":
+      if not len(self.channels) == len(self.kernel_sizes) == len(self.strides) >= 1:
+        raise ConfigError(
+            f"config key '{key}.channels': cnn needs one entry per conv layer in channels, "
+            f"kernel_sizes and strides, got {len(self.channels)}, {len(self.kernel_sizes)}, "
+            f"{len(self.strides)}")
+    _check_positive(f"{key}.padding", self.padding, minimum=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class LossConfig:
+  name: Literal["dual_process", "cross_entropy"] = "dual_process"
+
+  def validate(self, key):
+    pass
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerConfig:
+  name: Literal[OPTIMIZERS] = "dual_process"
+  learning_rate: Optional[float] = None  # None: the optimizer's own default
+  momentum: Optional[float] = None  # dual_process, sgd, schedule_free_sgd (its b1)
+  nesterov: bool = False
+  label: Optional[str] = None  # the name shown in tables and plots
+
+  def validate(self, key):
+    if self.learning_rate is not None:
+      if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+        raise ConfigError(f"config key '{key}.learning_rate': must be a positive number, "
+                          f"got {self.learning_rate}")
+    if self.momentum is not None:
+      _check_range(f"{key}.momentum", self.momentum, 0.0, 1.0, open_high=True)
+      if self.name not in ("dual_process", "sgd", "schedule_free_sgd"):
+        raise ConfigError(f"config key '{key}.momentum': not used by optimizer '{self.name}' "
+                          "(allowed for dual_process, sgd, schedule_free_sgd)")
+    if self.name in ("sgd", "adam") and self.learning_rate is None:
+      raise ConfigError(f"config key '{key}.learning_rate': required for optimizer "
+                        f"'{self.name}' (a positive number)")
+    if self.nesterov and self.name not in ("dual_process", "sgd"):
+      raise ConfigError(f"config key '{key}.nesterov': only for dual_process and sgd")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  epochs: int = 20
+  batch_size: int = 32
+  seed: int = 0
+  eval_every: int = 1  # epochs between test evaluations
+  log_every: int = 1  # steps between lines in metrics.jsonl
+  devices: Union[int, Literal["all"]] = 1
+  checkpoint_every: int = 5  # epochs between checkpoints (and always at the end)
+  keep_checkpoints: int = 3
+  skip_nonfinite: bool = False
+  progress: bool = True
+
+  def validate(self, key):
+    for field in ("epochs", "batch_size", "eval_every", "log_every", "checkpoint_every",
+                  "keep_checkpoints"):
+      _check_positive(f"{key}.{field}", getattr(self, field))
+    _check_positive(f"{key}.seed", self.seed, minimum=0)
+    if self.devices != "all":
+      _check_positive(f"{key}.devices", self.devices)
+
+
+@dataclasses.dataclass(frozen=True)
+class CompareConfig:
+  seeds: tuple[int, ...] = (0, 1, 2)
+  optimizers: tuple[OptimizerConfig, ...] = ()
+
+  def validate(self, key):
+    if not self.seeds:
+      raise ConfigError(f"config key '{key}.seeds': needs at least one seed")
+    if not self.optimizers:
+      raise ConfigError(f"config key '{key}.optimizers': needs at least one optimizer")
+
+
+@dataclasses.dataclass(frozen=True)
+class LogRange:
+  min: float = 1e-3
+  max: float = 1.0
+  num: int = 8
+
+  def validate(self, key):
+    _check_positive(f"{key}.num", self.num)
+    if not (0 < self.min <= self.max and math.isfinite(self.max)):
+      raise ConfigError(f"config key '{key}': needs 0 < min <= max, got min={self.min}, "
+                        f"max={self.max}")
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepConfig:
+  learning_rates: LogRange = LogRange()
+  momenta: tuple[float, ...] = (0.0, 0.5, 0.9, 0.95, 0.99)
+  seeds: tuple[int, ...] = (0, 1, 2)
+  chunk_size: Optional[int] = None  # cells trained at once; None: all of them
+
+  def validate(self, key):
+    for i, m in enumerate(self.momenta):
+      _check_range(f"{key}.momenta[{i}]", m, 0.0, 1.0, open_high=True)
+    if not self.momenta or not self.seeds:
+      raise ConfigError(f"config key '{key}': needs at least one momentum and one seed")
+    if self.chunk_size is not None:
+      _check_positive(f"{key}.chunk_size", self.chunk_size)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentConfig:
+  dataset: DatasetConfig = DatasetConfig()
+  model: ModelConfig = ModelConfig()
+  loss: LossConfig = LossConfig()
+  optimizer: OptimizerConfig = OptimizerConfig()
+  train: TrainConfig = TrainConfig()
+  compare: Optional[CompareConfig] = None
+  sweep: Optional[SweepConfig] = None
+
+  def validate(self, key):
+    pass
+
+
+def _check_positive(key, value, minimum=1):
+  if value < minimum:
+    what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+    raise ConfigError(f"config key '{key}': must be {what}, got {value}")
+
+
+def _check_range(key, value, low, high, open_low=False, open_high=False):
+  below = value <= low if open_low else value < low
+  above = value >= high if open_high else value > high
+  if math.isnan(value) or below or above:
+    interval = f"{'(' if open_low else '['}{low}, {high}{')' if open_high else ']'}"
+    raise ConfigError(f"config key '{key}': must lie in {interval}, got {value}")
+
+
+def _type_name(tp) -> str:
+  origin = typing.get_origin(tp)
+  if origin is Literal:
+    return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+  if origin in (Union, types.UnionType):
+    return " or ".join(_type_name(a) for a in typing.get_args(tp))
+  if origin is tuple:
+    return f"a list of {_type_name(typing.get_args(tp)[0])}"
+  if tp is type(None):
+    return "null"
+  if dataclasses.is_dataclass(tp):
+    return "a mapping with keys " + ", ".join(f.name for f in dataclasses.fields(tp))
+  return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[tp]
+
+
+def _convert(tp, value, key):
+  """Converts a YAML value to ``tp`` or raises a ConfigError naming ``key``."""
+  origin = typing.get_origin(tp)
+  if origin in (Union, types.UnionType):
+    for option in typing.get_args(tp):
+      try:
+        return _convert(option, value, key)
+      except ConfigError:
+        continue
+    raise ConfigError(f"config key '{key}': expected {_type_name(tp)}, got {value!r}")
+  if origin is Literal:
+    if value in typing.get_args(tp) and not isinstance(value, bool):
+      return value
+    raise ConfigError(f"config key '{key}': unknown value {value!r}; allowed: "
+                      + ", ".join(str(a) for a in typing.get_args(tp)))
+  if origin is tuple:
+    if not isinstance(value, list):
+      raise ConfigError(f"config key '{key}': expected {_type_name(tp)}, got {value!r}")
+    (item,) = typing.get_args(tp)[:1]
+    return tuple(_convert(item, v, f"{key}[{i}]") for i, v in enumerate(value))
+  if dataclasses.is_dataclass(tp):
+    return build(tp, value, key)
+  if tp is type(None):
+    if value is None:
+      return None
+  elif tp is bool:
+    if isinstance(value, bool):
+      return value
+  elif tp is int:
+    if isinstance(value, int) and not isinstance(value, bool):
+      return value
+  elif tp is float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+      return float(value)
+  elif tp is str:
+    if isinstance(value, str):
+      return value
+  raise ConfigError(f"config key '{key}': expected {_type_name(tp)}, got {value!r}")
+
+
+def build(cls, data, key=""):
+  """Builds dataclass ``cls`` from a mapping, checking every key and value."""
+  where = f"config key '{key}'" if key else "config"
+  if data is None:
+    data = {}
+  if not isinstance(data, dict):
+    raise ConfigError(f"{where}: expected {_type_name(cls)}, got {data!r}")
+  hints = typing.get_type_hints(cls)
+  names = [f.name for f in dataclasses.fields(cls)]
+  for name in data:
+    if name not in names:
+      dotted = f"{key}.{name}" if key else str(name)
+      raise ConfigError(f"config key '{dotted}': unknown key; allowed: {', '.join(names)}")
+  values = {name: _convert(hints[name], data[name], f"{key}.{name}" if key else name)
+            for name in data}
+  config = cls(**values)
+  config.validate(key)
+  return config
+
+
+def load_yaml(path) -> dict:
+  path = pathlib.Path(path)
+  if not path.is_file():
+    raise ConfigError(f"config file '{path}': not found (expected a YAML file)")
+  try:
+    data = yaml.safe_load(path.read_text())
+  except yaml.YAMLError as error:
+    mark = getattr(error, "problem_mark", None)
+    line = f" line {mark.line + 1}" if mark is not None else ""
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    raise ConfigError(f"config file '{path}'{line}: YAML syntax error: {problem}") from None
+  except UnicodeDecodeError:
+    raise ConfigError(f"config file '{path}': not a text file (expected YAML)") from None
+  if data is None:
+    return {}
+  if not isinstance(data, dict):
+    raise ConfigError(f"config file '{path}': expected a mapping of sections "
+                      f"({', '.join(f.name for f in dataclasses.fields(ExperimentConfig))})")
+  return data
+
+
+def apply_overrides(data: dict, overrides) -> dict:
+  """Applies ``KEY=VALUE`` strings (dotted keys, YAML values) to a config mapping."""
+  data = _deep_copy(data)
+  for override in overrides:
+    dotted, sep, raw = override.partition("=")
+    if not sep or not dotted:
+      raise ConfigError(f"--set '{override}': expected KEY=VALUE, e.g. train.epochs=5")
+    try:
+      value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+      raise ConfigError(f"config key '{dotted}': --set value {raw!r} is not valid YAML") \
+          from None
+    node = data
+    parts = dotted.split(".")
+    for i, part in enumerate(parts[:-1]):
+      child = node.get(part)
+      if child is None:
+        child = node[part] = {}
+      if not isinstance(child, dict):
+        raise ConfigError(f"config key '{'.'.join(parts[:i + 1])}': is not a section, "
+                          f"cannot set '{dotted}'")
+      node = child
+    node[parts[-1]] = value
+  return data
+
+
+def _deep_copy(data):
+  if isinstance(data, dict):
+    return {k: _deep_copy(v) for k, v in data.items()}
+  if isinstance(data, list):
+    return [_deep_copy(v) for v in data]
+  return data
+
+
+def load(path=None, overrides=()) -> ExperimentConfig:
+  """Loads, overrides and validates a config; ``path=None`` is the default config."""
+  data = load_yaml(DEFAULT_CONFIG if path is None else path)
+  return build(ExperimentConfig, apply_overrides(data, overrides))
+
+
+def to_dict(config) -> dict:
+  """The resolved config as plain YAML-ready data."""
+  def plain(value):
+    if dataclasses.is_dataclass(value):
+      return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple):
+      return [plain(v) for v in value]
+    return value
+  return plain(config)
+
+
+def dump(config) -> str:
+  return yaml.safe_dump(to_dict(config), sort_keys=False)

@@ -1,0 +1,112 @@
+"""Output folders and files: written atomically, never silently overwritten."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import pathlib
+import platform
+import tempfile
+
+from experiments import config as config_lib
+from experiments.config import ConfigError
+
+
+def new_run_dir(prefix: str) -> pathlib.Path:
+  stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+  base = pathlib.Path("runs") / f"{prefix}-{stamp}"
+  path, n = base, 1
+  while path.exists():
+    n += 1
+    path = base.with_name(f"{base.name}-{n}")
+  return path
+
+
+def prepare(out, config, prefix: str, force: bool = False) -> pathlib.Path:
+  """Creates the output folder; an existing one must hold the same config."""
+  out = pathlib.Path(out) if out is not None else new_run_dir(prefix)
+  if out.exists() and not out.is_dir():
+    raise ConfigError(f"output folder '{out}': exists and is not a folder")
+  text = config_lib.dump(config)
+  saved = out / "config.yaml"
+  if saved.is_file() and saved.read_text() != text and not force:
+    raise ConfigError(f"output folder '{out}': holds a run with a different config; use a new "
+                      "--out, or --force to start over there")
+  try:
+    out.mkdir(parents=True, exist_ok=True)
+  except OSError as error:
+    raise ConfigError(f"output folder '{out}': cannot be created ({error.strerror})") from None
+  write_text(saved, text)
+  return out
+
+
+def write_text(path: pathlib.Path, text: str) -> None:
+  """Writes via a temporary file and a rename, so a reader never sees half a file."""
+  path = pathlib.Path(path)
+  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+  try:
+    with os.fdopen(fd, "w") as f:
+      f.write(text)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.unlink(tmp)
+    raise
+
+
+def write_json(path, data) -> None:
+  write_text(path, json.dumps(data, indent=2, default=_plain) + "\n")
+
+
+def _plain(value):
+  if hasattr(value, "item"):
+    return value.item()
+  if hasattr(value, "tolist"):
+    return value.tolist()
+  raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def read_jsonl(path) -> list[dict]:
+  path = pathlib.Path(path)
+  if not path.is_file():
+    return []
+  records = []
+  for line in path.read_text().splitlines():
+    try:
+      records.append(json.loads(line))
+    except json.JSONDecodeError:
+      break  # a line cut short by a kill: everything after it is gone too
+  return records
+
+
+class MetricsLog:
+  """metrics.jsonl, one JSON object per logged step, never a step twice."""
+
+  def __init__(self, path, resume_step: int = 0):
+    self.path = pathlib.Path(path)
+    kept = [r for r in read_jsonl(self.path) if r["step"] <= resume_step]
+    write_text(self.path, "".join(json.dumps(r) + "\n" for r in kept))
+    self.records = kept
+
+  def append(self, records: list[dict]) -> None:
+    if not records:
+      return
+    with open(self.path, "a") as f:
+      f.write("".join(json.dumps(r, default=_plain) + "\n" for r in records))
+      f.flush()
+    self.records.extend(records)
+
+
+def versions() -> dict:
+  import flax
+  import jax
+  import optax
+
+  import dualprocess
+  return {"python": platform.python_version(), "jax": jax.__version__,
+          "optax": optax.__version__, "flax": flax.__version__,
+          "dualprocess": dualprocess.__version__,
+          "backend": jax.default_backend(), "device_kind": jax.devices()[0].device_kind}

@@ -1,0 +1,85 @@
+"""Figures: training curves, comparison bars, the learning-rate x momentum landscape."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display needed
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from dualprocess import theory  # noqa: E402
+
+
+def curves(records, path, loss_name: str, num_classes: int, title: str = "") -> None:
+  """Loss split into entropy and divergence, the equilibrium floor, test accuracy."""
+  fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+  steps = [r["step"] for r in records]
+  for key, style in (("loss", "-"), ("entropy", "--"), ("divergence", ":")):
+    left.plot(steps, [r.get(key) for r in records], style, label=key)
+  if loss_name == "dual_process":
+    floor = theory.equilibrium_target_entropy(num_classes)
+    left.axhline(floor, color="goldenrod", lw=1,
+                 label=f"equilibrium floor H(t_y) = {floor:.4f}")
+  left.set(xlabel="step", ylabel="nats", title="training loss = entropy + divergence")
+  left.legend(fontsize=8)
+  tested = [r for r in records if r.get("test_accuracy") is not None]
+  right.plot([r["step"] for r in tested], [r["test_accuracy"] for r in tested], "o-",
+             label="test accuracy")
+  right.plot(steps, [r.get("p_correct") for r in records], alpha=0.5,
+             label="train: mean p(correct)")
+  right.axhline(theory.equilibrium_probability(), color="goldenrod", lw=1,
+                label="1/phi")
+  right.set(xlabel="step", ylim=(0, 1.01), title="accuracy")
+  right.legend(fontsize=8)
+  fig.suptitle(title)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
+def comparison(rows, path, title: str = "") -> None:
+  """Mean test accuracy per optimizer, with the spread over seeds."""
+  fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.5))
+  labels = [r["optimizer"] for r in rows]
+  means = [r["test_accuracy"] or 0.0 for r in rows]
+  stds = [r["test_accuracy_std"] or 0.0 for r in rows]
+  y = np.arange(len(rows))
+  ax.barh(y, means, xerr=stds, color=["goldenrod" if "dual_process" in l else "steelblue"
+                                      for l in labels])
+  ax.set_yticks(y, labels, fontsize=8)
+  ax.invert_yaxis()
+  low = min(means) if means else 0.0
+  ax.set(xlabel="test accuracy (mean over seeds)", xlim=(max(0.0, low - 0.1), 1.0), title=title)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
+def landscape(learning_rates, momenta, accuracy, path, marks, title: str = "") -> None:
+  """Heatmap of mean test accuracy over learning rate x momentum; NaN cells diverged."""
+  fig, ax = plt.subplots(figsize=(8, 5))
+  grid = np.ma.masked_invalid(np.asarray(accuracy, float))  # [momenta, learning rates]
+  cmap = plt.get_cmap("viridis").copy()
+  cmap.set_bad("lightgrey")
+  log_lr = np.log10(learning_rates)
+  mesh = ax.pcolormesh(_edges(log_lr), _edges(np.asarray(momenta)), grid, cmap=cmap,
+                       shading="flat")
+  fig.colorbar(mesh, ax=ax, label="test accuracy (grey: diverged)")
+  for label, (lr, m), marker in marks:
+    ax.plot(math.log10(lr), m, marker, ms=11, mec="white", mew=1.5, label=label)
+  ax.set(xlabel="log10 learning rate", ylabel="momentum", title=title)
+  ax.legend(fontsize=8, loc="lower left")
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
+def _edges(centers: np.ndarray) -> np.ndarray:
+  centers = np.asarray(centers, float)
+  if len(centers) == 1:
+    return np.array([centers[0] - 0.5, centers[0] + 0.5])
+  mid = (centers[1:] + centers[:-1]) / 2
+  return np.concatenate([[2 * centers[0] - mid[0]], mid, [2 * centers[-1] - mid[-1]]])

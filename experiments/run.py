@@ -1,0 +1,244 @@
+"""Train one model from a config: ``python -m experiments.run [CONFIG] [--set K=V] [--out DIR]``.
+
+Config in, metrics out: ``config.yaml``, ``metrics.jsonl``, ``summary.json``,
+``curves.png`` and ``checkpoints/`` in the output folder. Running again with
+the same ``--out`` resumes from the newest complete checkpoint.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import pathlib
+import time
+from typing import Optional
+
+import jax
+import numpy as np
+import optax
+
+from experiments import checkpoint, cli, data, models, optimizers, outputs, plots
+from experiments import config as config_lib
+from experiments import train as train_lib
+from experiments.config import ConfigError, ExperimentConfig
+
+# Large enough never to let a non-finite update through in a real run.
+_MAX_SKIPPED_IN_A_ROW = 2**31 - 1
+
+
+def maybe_initialize_distributed() -> None:
+  """Joins a multi-host run when JAX_COORDINATOR_ADDRESS names the coordinator."""
+  address = os.environ.get("JAX_COORDINATOR_ADDRESS")
+  if address and not jax.distributed.is_initialized():
+    jax.distributed.initialize(coordinator_address=address,
+                               num_processes=int(os.environ["JAX_NUM_PROCESSES"]),
+                               process_id=int(os.environ["JAX_PROCESS_ID"]))
+
+
+def select_devices(config: ExperimentConfig) -> list:
+  available = jax.devices()
+  wanted = len(available) if config.train.devices == "all" else config.train.devices
+  if wanted > len(available):
+    raise ConfigError(f"config key 'train.devices': {wanted} requested but only "
+                      f"{len(available)} available ({jax.default_backend()}); use 1..."
+                      f"{len(available)} or 'all'")
+  if config.train.batch_size % wanted:
+    raise ConfigError(f"config key 'train.batch_size': {config.train.batch_size} must be "
+                      f"divisible by the {wanted} devices of train.devices")
+  return available[:wanted]
+
+
+def place(tree, sharding):
+  """Puts host arrays on the mesh; each process supplies the slices it holds."""
+  def put(leaf):
+    leaf = np.asarray(leaf)
+    return jax.make_array_from_callback(leaf.shape, sharding, lambda index: leaf[index])
+  return jax.tree.map(put, tree)
+
+
+def to_host(tree):
+  """Replicated device values as numpy (works for multi-host arrays too)."""
+  return jax.tree.map(lambda a: np.asarray(a.addressable_data(0)), tree)
+
+
+def build_optimizer(config: ExperimentConfig) -> optax.GradientTransformation:
+  tx = optimizers.create(config.optimizer)
+  if config.train.skip_nonfinite:
+    tx = optax.apply_if_finite(tx, max_consecutive_errors=_MAX_SKIPPED_IN_A_ROW)
+  return tx
+
+
+def inner_opt_state(config: ExperimentConfig, opt_state):
+  return opt_state.inner_state if config.train.skip_nonfinite else opt_state
+
+
+def first_bad_step(metrics: dict, skip_nonfinite: bool) -> Optional[int]:
+  """Index of the first step whose loss or update was not finite, if any."""
+  bad = ~metrics["update_finite"]
+  if not skip_nonfinite:
+    bad = bad | ~np.isfinite(metrics["loss"])
+  indices = np.flatnonzero(bad)
+  return int(indices[0]) if indices.size else None
+
+
+def step_records(metrics: dict, first_step: int, log_every: int, until=None) -> list[dict]:
+  """metrics.jsonl lines for the steps of one epoch (every ``log_every``-th step)."""
+  records = []
+  count = len(metrics["loss"]) if until is None else until + 1
+  for i in range(count):
+    step = first_step + i + 1
+    if step % log_every and i != count - 1:
+      continue
+    records.append({"step": step, **{k: _finite_or_none(v[i]) for k, v in metrics.items()
+                                     if k != "update_finite"}})
+  return records
+
+
+def _finite_or_none(value):
+  value = float(value)
+  return value if math.isfinite(value) else None
+
+
+def train_and_evaluate(config: ExperimentConfig, dataset: data.Dataset,
+                       out: Optional[pathlib.Path] = None, progress: bool = True) -> dict:
+  """Trains per ``config``; with ``out``, writes every output and resumes from it."""
+  start_time = time.perf_counter()
+  devices = select_devices(config)
+  mesh = train_lib.data_mesh(np.array(devices))
+  replicated = train_lib.replicated(mesh)
+  tx = build_optimizer(config)
+  model = models.create(config.model, dataset.input_shape, dataset.num_classes,
+                        config.train.seed)
+  graphdef, state = train_lib.init_state(model, tx)
+  train_step = train_lib.make_train_step(
+      graphdef, tx, config.loss.name,
+      train_lib.batch_sharded(mesh) if len(devices) > 1 else None)
+  num_train = len(dataset.train_y)
+  steps_per_epoch = train_lib.steps_per_epoch(num_train, config.train.batch_size)
+  if steps_per_epoch == 0:
+    raise ConfigError(f"config key 'train.batch_size': {config.train.batch_size} is larger "
+                      f"than the {num_train} training examples")
+  epoch_fn = jax.jit(train_lib.make_epoch(train_step, num_train, config.train.batch_size),
+                     donate_argnums=0)
+  evaluate = train_lib.make_evaluate(graphdef, config.loss.name)
+
+  @jax.jit
+  def test_metrics(state, test_x, test_y):
+    eval_params = optimizers.evaluation_params(
+        config.optimizer, inner_opt_state(config, state.opt_state), state.params)
+    return evaluate(eval_params, test_x, test_y)
+
+  train_x, train_y, test_x, test_y = place(
+      (dataset.train_x, dataset.train_y, dataset.test_x, dataset.test_y), replicated)
+
+  start_epoch, checkpointer, log = 0, None, None
+  if out is not None:
+    checkpointer = checkpoint.Checkpointer(out / "checkpoints", config.train.keep_checkpoints)
+    latest = checkpointer.latest_epoch()
+    if latest is not None:
+      state, start_epoch = checkpointer.restore(latest, state), latest
+    log = outputs.MetricsLog(out / "metrics.jsonl", resume_step=start_epoch * steps_per_epoch)
+  state = place(state, replicated)
+
+  compile_start = time.perf_counter()
+  epoch_fn = epoch_fn.lower(state, train_x, train_y,
+                            train_lib.epoch_key(config.train.seed, 0)).compile()
+  compile_time = time.perf_counter() - compile_start
+
+  resolved = optimizers.resolve(config.optimizer)
+  summary = {
+      "status": "running", "optimizer": config.optimizer.name, "label": resolved.label,
+      "learning_rate": resolved.learning_rate, "momentum": resolved.momentum,
+      "loss": config.loss.name, "dataset": dataset.name, "model": config.model.name,
+      "seed": config.train.seed, "num_devices": len(devices), "batch_size":
+      config.train.batch_size, "steps_per_epoch": steps_per_epoch,
+      "resumed_from_epoch": start_epoch or None, "versions": outputs.versions(),
+  }
+  bar = _progress_bar(config, start_epoch, progress)
+  train_seconds, trained_steps, last_test = 0.0, 0, {}
+  last_train = {}
+  for epoch in range(start_epoch, config.train.epochs):
+    first_step = epoch * steps_per_epoch
+    tic = time.perf_counter()
+    state, metrics = epoch_fn(state, train_x, train_y,
+                              train_lib.epoch_key(config.train.seed, epoch))
+    metrics = to_host(metrics)
+    train_seconds += time.perf_counter() - tic
+    trained_steps += steps_per_epoch
+    bad = first_bad_step(metrics, config.train.skip_nonfinite)
+    if bad is not None:
+      step = first_step + bad + 1
+      summary.update(status="diverged", step=step, epoch=epoch + 1,
+                     wall_time_s=time.perf_counter() - start_time)
+      if out is not None:
+        log.append(step_records(metrics, first_step, config.train.log_every, until=bad))
+        outputs.write_json(out / "summary.json", summary)
+        checkpointer.close()
+      raise cli.Diverged(f"non-finite loss or update at step {step} (epoch {epoch + 1}); "
+                         "the last good checkpoint is kept" + (f" in {out / 'checkpoints'}"
+                                                              if out is not None else ""))
+    records = step_records(metrics, first_step, config.train.log_every)
+    last_train = records[-1]
+    done = epoch + 1
+    if done % config.train.eval_every == 0 or done == config.train.epochs:
+      last_test = {k: float(v) for k, v in to_host(test_metrics(state, test_x, test_y)).items()}
+      records[-1].update(last_test, epoch=done)
+    if out is not None:
+      log.append(records)
+      if done % config.train.checkpoint_every == 0 or done == config.train.epochs:
+        checkpointer.save(done, state)
+    if bar is not None:
+      bar.update(1)
+      bar.set_postfix(loss=f"{last_train['loss']:.4f}", acc=f"{last_train['accuracy']:.3f}",
+                      test_acc=f"{last_test.get('test_accuracy', float('nan')):.3f}")
+  if bar is not None:
+    bar.close()
+  if not last_test:  # resumed a finished run: evaluate the restored state
+    last_test = {k: float(v) for k, v in to_host(test_metrics(state, test_x, test_y)).items()}
+
+  skipped = (int(to_host(state.opt_state.total_notfinite))
+             if config.train.skip_nonfinite else 0)
+  summary.update(
+      status="ok", **last_test, steps=int(to_host(state.step)), epochs=config.train.epochs,
+      train_loss=last_train.get("loss"), skipped_steps=skipped,
+      compile_time_s=compile_time, train_time_s=train_seconds,
+      wall_time_s=time.perf_counter() - start_time,
+      examples_per_s=(trained_steps * config.train.batch_size / train_seconds
+                      if train_seconds else None))
+  if out is not None:
+    checkpointer.close()
+    outputs.write_json(out / "summary.json", summary)
+    plots.curves(log.records, out / "curves.png", config.loss.name, dataset.num_classes,
+                 title=f"{dataset.name} {config.model.name}, {resolved.label}")
+  return summary
+
+
+def _progress_bar(config, start_epoch, progress):
+  if not (progress and config.train.progress):
+    return None
+  from tqdm.auto import tqdm
+  return tqdm(total=config.train.epochs, initial=start_epoch, unit="epoch", leave=False)
+
+
+def main(argv=None) -> int:
+  parser = cli.ArgumentParser(prog="python -m experiments.run", description=__doc__)
+  cli.add_common_arguments(parser)
+  parser.add_argument("--force", action="store_true",
+                      help="start over in an --out that holds a different config")
+  args = parser.parse_args(argv)
+  with cli.exit_codes():
+    config = config_lib.load(args.config, args.overrides)
+    maybe_initialize_distributed()
+    dataset = data.load(config.dataset)
+    out = outputs.prepare(args.out, config, "run", force=args.force)
+    if args.force:
+      checkpoint.remove(out / "checkpoints")
+    summary = train_and_evaluate(config, dataset, out)
+    print(f"{out}: test_accuracy={summary['test_accuracy']:.4f} "
+          f"test_loss={summary['test_loss']:.4f} steps={summary['steps']} "
+          f"wall_time_s={summary['wall_time_s']:.1f}")
+  return 0
+
+
+if __name__ == "__main__":
+  raise SystemExit(main())
