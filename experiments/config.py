@@ -88,9 +88,18 @@ class OptimizerConfig:
   learning_rate: Optional[float] = None  # None: the optimizer's own default
   momentum: Optional[float] = None  # dual_process, sgd, schedule_free_sgd (its b1)
   nesterov: bool = False
+  # Constants computed by dualprocess.theory instead of typed in: 'derived'
+  # (KL2(e||u), H2(e)) or 'golden_partition' (1/phi^2, 1/phi).
+  preset: Optional[Literal["derived", "golden_partition"]] = None
   label: Optional[str] = None  # the name shown in tables and plots
 
   def validate(self, key):
+    if self.preset is not None:
+      if self.learning_rate is not None or self.momentum is not None:
+        raise ConfigError(f"config key '{key}.preset': sets learning_rate and momentum; give "
+                          "either the preset or the numbers, not both")
+      if self.name not in ("dual_process", "sgd"):
+        raise ConfigError(f"config key '{key}.preset': only for dual_process and sgd")
     if self.learning_rate is not None:
       if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
         raise ConfigError(f"config key '{key}.learning_rate': must be a positive number, "

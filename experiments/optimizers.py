@@ -25,6 +25,10 @@ class Resolved(NamedTuple):
 def resolve(config: OptimizerConfig) -> Resolved:
   derived = dualprocess.derived_hyperparameters()
   learning_rate, momentum = config.learning_rate, config.momentum
+  if config.preset == "derived":
+    learning_rate, momentum = derived
+  elif config.preset == "golden_partition":
+    learning_rate, momentum = dualprocess.theory.golden_partition()
   if config.name == "dual_process":
     learning_rate = derived.learning_rate if learning_rate is None else learning_rate
     momentum = derived.momentum if momentum is None else momentum
