@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import pathlib
+import re
 import types
 import typing
 from typing import Any, Literal, Optional, Union
@@ -21,6 +22,9 @@ DEFAULT_CONFIG = pathlib.Path(__file__).resolve().parent.parent / "configs" / "d
 
 OPTIMIZERS = ("dual_process", "sgd", "adam", "prodigy", "dog", "dadapt_adamw",
               "schedule_free_sgd", "cocob", "mechanize")
+
+
+_YAML11_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 class ConfigError(ValueError):
@@ -109,7 +113,7 @@ class OptimizerConfig:
       if self.name not in ("dual_process", "sgd", "schedule_free_sgd"):
         raise ConfigError(f"config key '{key}.momentum': not used by optimizer '{self.name}' "
                           "(allowed for dual_process, sgd, schedule_free_sgd)")
-    if self.name in ("sgd", "adam") and self.learning_rate is None:
+    if self.name in ("sgd", "adam") and self.learning_rate is None and self.preset is None:
       raise ConfigError(f"config key '{key}.learning_rate': required for optimizer "
                         f"'{self.name}' (a positive number)")
     if self.nesterov and self.name not in ("dual_process", "sgd"):
@@ -226,6 +230,9 @@ def _convert(tp, value, key):
   """Converts a YAML value to ``tp`` or raises a ConfigError naming ``key``."""
   origin = typing.get_origin(tp)
   if origin in (Union, types.UnionType):
+    options = [a for a in typing.get_args(tp) if a is not type(None)]
+    if len(options) == 1:  # Optional[X]: null, or X's own error for anything else
+      return None if value is None else _convert(options[0], value, key)
     for option in typing.get_args(tp):
       try:
         return _convert(option, value, key)
@@ -256,6 +263,8 @@ def _convert(tp, value, key):
   elif tp is float:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
       return float(value)
+    if isinstance(value, str) and _YAML11_FLOAT.fullmatch(value.strip()):
+      return float(value)  # PyYAML reads 1e-3 (no dot) as a string; it means a number
   elif tp is str:
     if isinstance(value, str):
       return value

@@ -152,10 +152,13 @@ def _read_idx(path: pathlib.Path) -> np.ndarray:
 def _read_npz(path: pathlib.Path) -> dict:
   try:
     with np.load(path, allow_pickle=False) as npz:
+      missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in npz.files]
+      if missing:
+        raise ConfigError(f"dataset file '{path}': missing array '{missing[0]}'; expected "
+                          "x_train, y_train, x_test, y_test")
       return {"train_x": npz["x_train"], "train_y": npz["y_train"],
               "test_x": npz["x_test"], "test_y": npz["y_test"]}
-  except KeyError as error:
-    raise ConfigError(f"dataset file '{path}': missing array {error}; expected "
-                      "x_train, y_train, x_test, y_test") from None
+  except ConfigError:
+    raise
   except (OSError, ValueError) as error:
     raise ConfigError(f"dataset file '{path}': not a readable .npz ({error})") from None

@@ -1,0 +1,145 @@
+"""Malformed configs: each exits 2 with one line naming the key or file."""
+
+import dataclasses
+
+import pytest
+
+from experiments import config as config_lib
+from experiments import run
+
+GOOD = config_lib.DEFAULT_CONFIG.read_text()
+
+# (--set overrides, a fragment the one-line message must contain)
+BAD_OVERRIDES = [
+    (["bogus=1"], "config key 'bogus': unknown key"),
+    (["train.bogus=1"], "config key 'train.bogus': unknown key"),
+    (["train.epochs=0"], "config key 'train.epochs': must be a positive integer"),
+    (["train.epochs=-3"], "config key 'train.epochs'"),
+    (["train.epochs=2.5"], "config key 'train.epochs': expected an integer"),
+    (["train.epochs=ten"], "config key 'train.epochs': expected an integer"),
+    (["train.epochs=[1, 2]"], "config key 'train.epochs'"),
+    (["train.batch_size=0"], "config key 'train.batch_size'"),
+    (["train.batch_size=100000"], "config key 'train.batch_size'"),
+    (["train.seed=-1"], "config key 'train.seed'"),
+    (["train.eval_every=0"], "config key 'train.eval_every'"),
+    (["train.log_every=0"], "config key 'train.log_every'"),
+    (["train.checkpoint_every=0"], "config key 'train.checkpoint_every'"),
+    (["train.keep_checkpoints=0"], "config key 'train.keep_checkpoints'"),
+    (["train.devices=0"], "config key 'train.devices'"),
+    (["train.devices=some"], "config key 'train.devices'"),
+    (["train.devices=64"], "config key 'train.devices': 64 requested but only"),
+    (["train.skip_nonfinite=maybe"], "config key 'train.skip_nonfinite': expected true or false"),
+    (["train=5"], "config key 'train': expected a mapping"),
+    (["optimizer.name=rmsprop"], "config key 'optimizer.name': unknown value 'rmsprop'; allowed"),
+    (["optimizer.momentum=1.0"], "config key 'optimizer.momentum': must lie in [0.0, 1.0)"),
+    (["optimizer.momentum=-0.5"], "config key 'optimizer.momentum'"),
+    (["optimizer.momentum=[0.9]"], "config key 'optimizer.momentum'"),
+    (["optimizer.learning_rate=0"], "config key 'optimizer.learning_rate': must be a positive"),
+    (["optimizer.learning_rate=-1e-3"], "config key 'optimizer.learning_rate'"),
+    (["optimizer.learning_rate=.nan"], "config key 'optimizer.learning_rate'"),
+    (["optimizer.name=sgd"], "config key 'optimizer.learning_rate': required for optimizer 'sgd'"),
+    (["optimizer.name=adam", "optimizer.learning_rate=0.1", "optimizer.momentum=0.9"],
+     "config key 'optimizer.momentum': not used by optimizer 'adam'"),
+    (["optimizer.preset=golden", ], "config key 'optimizer.preset': unknown value"),
+    (["optimizer.preset=derived", "optimizer.momentum=0.5"], "config key 'optimizer.preset'"),
+    (["optimizer.name=adam", "optimizer.learning_rate=0.1", "optimizer.nesterov=true"],
+     "config key 'optimizer.nesterov'"),
+    (["loss.name=mse"], "config key 'loss.name': unknown value 'mse'"),
+    (["loss=null", "loss.name=1"], "config key 'loss.name'"),
+    (["model.name=resnet"], "config key 'model.name': unknown value 'resnet'"),
+    (["model.hidden_sizes=[0]"], "config key 'model.hidden_sizes[0]'"),
+    (["model.hidden_sizes=[64, -1]"], "config key 'model.hidden_sizes[1]'"),
+    (["model.hidden_sizes=64"], "config key 'model.hidden_sizes': expected a list"),
+    (["model.activation=swish"], "config key 'model.activation'"),
+    (["model.name=cnn", "model.channels=[8]"], "config key 'model.channels': cnn needs one entry"),
+    (["model.padding=-1"], "config key 'model.padding'"),
+    (["dataset.name=cifar10"], "config key 'dataset.name': unknown value 'cifar10'"),
+    (["dataset.name=mnist"], "config key 'dataset.path': required for dataset 'mnist'"),
+    (["dataset.path=/tmp"], "config key 'dataset.path': only allowed for dataset 'mnist'"),
+    (["dataset.test_fraction=1.5"], "config key 'dataset.test_fraction'"),
+    (["dataset.test_fraction=0"], "config key 'dataset.test_fraction'"),
+    (["dataset.num_samples=5"], "config key 'dataset.num_samples'"),
+    (["dataset.limit_train=0"], "config key 'dataset.limit_train'"),
+    (["sweep.momenta=[0.5, 1.2]"], "config key 'sweep.momenta[1]'"),
+    (["sweep.learning_rates.min=0"], "config key 'sweep.learning_rates'"),
+    (["sweep.learning_rates.num=0"], "config key 'sweep.learning_rates.num'"),
+    (["sweep.chunk_size=0"], "config key 'sweep.chunk_size'"),
+    (["compare.seeds=[]"], "config key 'compare.seeds'"),
+    (["compare.optimizers=[{name: sgd}]"],
+     "config key 'compare.optimizers[0].learning_rate': required"),
+    (["compare.optimizers=[{name: sgd, lr: 0.1}]"], "config key 'compare.optimizers[0].lr'"),
+    (["train.epochs"], "--set 'train.epochs': expected KEY=VALUE"),
+    (["train.epochs=[1"], "config key 'train.epochs': --set value"),
+]
+
+
+def run_main(argv, capsys):
+  with pytest.raises(SystemExit) as exit_info:
+    run.main(argv)
+  err = capsys.readouterr().err.strip()
+  return exit_info.value.code, err
+
+
+@pytest.mark.parametrize("overrides, fragment", BAD_OVERRIDES,
+                         ids=[" ".join(o) for o, _ in BAD_OVERRIDES])
+def test_bad_override_exits_2_with_one_line(overrides, fragment, capsys, tmp_path):
+  argv = [arg for o in overrides for arg in ("--set", o)] + ["--out", str(tmp_path / "out")]
+  code, err = run_main(argv, capsys)
+  assert code == 2
+  assert len(err.splitlines()) == 1, err
+  assert fragment in err
+
+
+BAD_FILES = [
+    ("train:\n  epochs: 3\n   batch_size: 4\n", "line 3: YAML syntax error"),
+    ("train: [1, 2\n", "YAML syntax error"),
+    ("- just\n- a list\n", "expected a mapping of sections"),
+    ("optimizer:\n  name: dual_process\n  learning_rate: fast\n",
+     "config key 'optimizer.learning_rate': expected a number"),
+    ("models:\n  name: mlp\n", "config key 'models': unknown key"),
+    ("dataset:\n  name: mnist\n  path: /nonexistent/mnist\n",
+     "dataset file '/nonexistent/mnist': not found; expected a folder with train-images"),
+]
+
+
+@pytest.mark.parametrize("text, fragment", BAD_FILES)
+def test_bad_file_exits_2_with_one_line(text, fragment, capsys, tmp_path):
+  path = tmp_path / "bad.yaml"
+  path.write_text(text)
+  code, err = run_main([str(path), "--out", str(tmp_path / "out")], capsys)
+  assert code == 2
+  assert len(err.splitlines()) == 1, err
+  assert fragment in err
+
+
+def test_missing_and_binary_config_files(capsys, tmp_path):
+  code, err = run_main([str(tmp_path / "nope.yaml")], capsys)
+  assert code == 2 and "config file" in err and "not found" in err
+  binary = tmp_path / "binary.yaml"
+  binary.write_bytes(b"\xff\xfe\x00\x01")
+  code, err = run_main([str(binary)], capsys)
+  assert code == 2 and "binary.yaml" in err
+
+
+def test_unknown_command_line_flag_exits_2(capsys):
+  code, err = run_main(["--epochs", "3"], capsys)
+  assert code == 2 and "unrecognized arguments" in err
+
+
+def test_shipped_configs_all_validate():
+  for path in sorted(config_lib.DEFAULT_CONFIG.parent.glob("*.yaml")):
+    config = config_lib.load(path)
+    assert isinstance(config, config_lib.ExperimentConfig), path
+
+
+def test_overrides_and_round_trip(tmp_path):
+  config = config_lib.load(None, ["train.epochs=5", "model.hidden_sizes=[8, 4]",
+                                  "optimizer.momentum=0.5"])
+  assert config.train.epochs == 5
+  assert config.model.hidden_sizes == (8, 4)
+  assert config.optimizer.momentum == 0.5
+  dumped = tmp_path / "c.yaml"
+  dumped.write_text(config_lib.dump(config))
+  assert config_lib.load(dumped) == config
+  with pytest.raises(dataclasses.FrozenInstanceError):
+    config.train.epochs = 3

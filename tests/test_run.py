@@ -1,0 +1,145 @@
+"""End to end: outputs, determinism, resume, divergence, compare on a tiny budget."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import yaml
+
+from experiments import compare, run
+
+TINY = ["--set", "dataset.limit_train=320", "--set", "model.hidden_sizes=[16]",
+        "--set", "train.epochs=4", "--set", "train.batch_size=32", "--set", "train.progress=false",
+        "--set", "train.checkpoint_every=1"]
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def read_metrics(out):
+  return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_run_writes_every_output(tmp_path):
+  out = tmp_path / "run"
+  assert run.main(TINY + ["--out", str(out)]) == 0
+  for name in ("config.yaml", "metrics.jsonl", "summary.json", "curves.png"):
+    assert (out / name).is_file(), name
+  summary = json.loads((out / "summary.json").read_text())
+  assert summary["status"] == "ok"
+  for key in ("test_accuracy", "test_loss", "steps", "wall_time_s", "examples_per_s",
+              "learning_rate", "momentum", "seed", "versions", "num_devices"):
+    assert summary[key] is not None, key
+  assert summary["steps"] == 4 * 10 and summary["num_devices"] == 1
+  assert summary["optimizer"] == "dual_process"
+  metrics = read_metrics(out)
+  assert [m["step"] for m in metrics] == list(range(1, 41))
+  for m in metrics:
+    assert m["loss"] == pytest.approx(m["entropy"] + m["divergence"], abs=1e-4)
+  assert metrics[-1]["test_accuracy"] == summary["test_accuracy"]
+  assert yaml.safe_load((out / "config.yaml").read_text())["train"]["epochs"] == 4
+  assert summary["test_accuracy"] > 0.5  # 4 short epochs already learn the digits
+
+
+def test_same_seed_same_metrics_other_seed_differs(tmp_path):
+  outs = [tmp_path / name for name in ("a", "b", "c")]
+  run.main(TINY + ["--out", str(outs[0])])
+  run.main(TINY + ["--out", str(outs[1])])
+  run.main(TINY + ["--set", "train.seed=1", "--out", str(outs[2])])
+  a, b, c = (read_metrics(o) for o in outs)
+  assert a == b
+  assert [m["loss"] for m in a] != [m["loss"] for m in c]
+
+
+def test_changed_config_in_existing_out_is_refused_unless_forced(tmp_path, capsys):
+  out = tmp_path / "run"
+  run.main(TINY + ["--out", str(out)])
+  with pytest.raises(SystemExit) as exit_info:
+    run.main(TINY + ["--set", "train.seed=3", "--out", str(out)])
+  assert exit_info.value.code == 2
+  assert "different config" in capsys.readouterr().err
+  assert run.main(TINY + ["--set", "train.seed=3", "--out", str(out), "--force"]) == 0
+  assert json.loads((out / "summary.json").read_text())["seed"] == 3
+  assert [m["step"] for m in read_metrics(out)] == list(range(1, 41))
+
+
+def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
+  reference = tmp_path / "reference"
+  argv = TINY + ["--set", "train.epochs=12"]
+  run.main(argv + ["--out", str(reference)])
+  expected = json.loads((reference / "summary.json").read_text())
+  killed = tmp_path / "killed"
+  command = [sys.executable, "-m", "experiments.run", *argv, "--out", str(killed)]
+  process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+  deadline = time.time() + 120
+  while time.time() < deadline and process.poll() is None:
+    checkpoints = killed / "checkpoints"
+    if checkpoints.is_dir() and any(p.name.isdigit() for p in checkpoints.iterdir()):
+      break
+    time.sleep(0.05)
+  process.send_signal(signal.SIGKILL)
+  process.wait()
+  assert not (killed / "summary.json").exists(), "killed too late to test a resume"
+  assert run.main(argv + ["--out", str(killed)]) == 0
+  resumed = json.loads((killed / "summary.json").read_text())
+  assert resumed["resumed_from_epoch"] >= 1
+  assert resumed["test_accuracy"] == expected["test_accuracy"]
+  assert resumed["test_loss"] == expected["test_loss"]
+  steps = [m["step"] for m in read_metrics(killed)]
+  assert steps == sorted(set(steps)) == list(range(1, 12 * 10 + 1))
+  assert read_metrics(killed) == read_metrics(reference)
+
+
+def test_divergence_exits_3_and_records_the_step(tmp_path, capsys):
+  out = tmp_path / "diverged"
+  argv = TINY + ["--set", "optimizer.name=sgd", "--set", "optimizer.learning_rate=1e30",
+                 "--set", "optimizer.momentum=0.9", "--out", str(out)]
+  with pytest.raises(SystemExit) as exit_info:
+    run.main(argv)
+  assert exit_info.value.code == 3
+  err = capsys.readouterr().err.strip()
+  assert len(err.splitlines()) == 1 and "non-finite" in err and "Traceback" not in err
+  summary = json.loads((out / "summary.json").read_text())
+  assert summary["status"] == "diverged" and summary["step"] >= 1
+  assert read_metrics(out)[-1]["step"] == summary["step"]
+
+
+def test_skip_nonfinite_counts_skipped_steps(tmp_path):
+  out = tmp_path / "skipped"
+  argv = TINY + ["--set", "optimizer.name=sgd", "--set", "optimizer.learning_rate=1e30",
+                 "--set", "optimizer.momentum=0.9", "--set", "train.skip_nonfinite=true",
+                 "--out", str(out)]
+  assert run.main(argv) == 0
+  summary = json.loads((out / "summary.json").read_text())
+  assert summary["status"] == "ok" and summary["skipped_steps"] > 0
+
+
+def test_compare_on_a_tiny_budget(tmp_path):
+  config = tmp_path / "compare.yaml"
+  config.write_text(yaml.safe_dump({
+      "dataset": {"name": "digits", "limit_train": 256},
+      "model": {"name": "mlp", "hidden_sizes": [16]},
+      "train": {"epochs": 2, "batch_size": 32, "progress": False},
+      "compare": {"seeds": [0, 1], "optimizers": [
+          {"name": "dual_process", "preset": "derived"},
+          {"name": "sgd", "learning_rate": 0.01, "momentum": 0.9},
+          {"name": "sgd", "preset": "golden_partition"},
+          {"name": "schedule_free_sgd"},
+          {"name": "sgd", "learning_rate": 1e30, "momentum": 0.9, "label": "exploding"}]}}))
+  out = tmp_path / "out"
+  assert compare.main([str(config), "--out", str(out)]) == 0
+  result = json.loads((out / "comparison.json").read_text())
+  rows = result["rows"]
+  assert len(rows) == 5
+  for row in rows[:4]:
+    assert 0.0 <= row["test_accuracy"] <= 1.0 and row["diverged"] == 0
+    assert len(row["per_seed_test_accuracy"]) == 2
+  assert rows[0]["learning_rate"] + rows[0]["momentum"] == pytest.approx(1.0)
+  assert rows[2]["learning_rate"] == pytest.approx((3 - 5 ** 0.5) / 2)
+  assert rows[4]["diverged"] == 2 and rows[4]["test_accuracy"] is None
+  assert (out / "comparison.md").read_text().count("\n|") == 7  # header, rule, five rows
+  assert (out / "comparison.png").is_file()
