@@ -62,8 +62,7 @@ def landscape(learning_rates, momenta, accuracy, path, marks, title: str = "") -
   """Heatmap of mean test accuracy over learning rate x momentum; NaN cells diverged."""
   fig, ax = plt.subplots(figsize=(8, 5))
   grid = np.ma.masked_invalid(np.asarray(accuracy, float))  # [momenta, learning rates]
-  cmap = plt.get_cmap("viridis").copy()
-  cmap.set_bad("lightgrey")
+  cmap = plt.get_cmap("viridis").with_extremes(bad="lightgrey")
   log_lr = np.log10(learning_rates)
   mesh = ax.pcolormesh(_edges(log_lr), _edges(np.asarray(momenta)), grid, cmap=cmap,
                        shading="flat")

@@ -1,0 +1,195 @@
+"""Learning-rate x momentum landscapes: ``python -m experiments.sweep [CONFIG] [--out DIR]``.
+
+Every cell (learning rate, momentum, seed) is trained by one compiled program:
+the per-cell train states are stacked and the very epoch function of
+``train.py`` is ``jax.vmap``-ped over them, with the hyperparameters carried
+in the optimizer state by ``optax.inject_hyperparams``. Cells are independent
+lanes of the same computation, so a diverging cell turns its own lane
+non-finite and no other. Writes ``sweep.json`` and ``landscape.png``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+import time
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import dualprocess
+from dualprocess import theory
+from experiments import cli, data, models, outputs, plots
+from experiments import config as config_lib
+from experiments import train as train_lib
+from experiments.config import ConfigError, ExperimentConfig
+
+
+class Cell(NamedTuple):
+  learning_rate: float
+  momentum: float
+  seed: int
+
+
+def reference_points() -> dict:
+  """The pairs every landscape marks: derived, traditional and golden partition."""
+  derived = theory.derived_hyperparameters()
+  golden = theory.golden_partition()
+  return {"derived": (derived.learning_rate, derived.momentum),
+          "traditional": (0.01, 0.9),
+          "golden_partition": (golden.learning_rate, golden.momentum)}
+
+
+def grid(config: ExperimentConfig):
+  sweep = config.sweep
+  lrs = np.geomspace(sweep.learning_rates.min, sweep.learning_rates.max,
+                     sweep.learning_rates.num).tolist()
+  return lrs, list(sweep.momenta)
+
+
+def all_cells(config: ExperimentConfig) -> list[Cell]:
+  lrs, momenta = grid(config)
+  pairs = [(lr, m) for m in momenta for lr in lrs] + list(reference_points().values())
+  return [Cell(lr, m, seed) for lr, m in pairs for seed in config.sweep.seeds]
+
+
+def injected_optimizer() -> optax.GradientTransformation:
+  """dual_process with both constants as state, so each cell carries its own."""
+  return optax.inject_hyperparams(dualprocess.dual_process)(learning_rate=1.0, momentum=0.0)
+
+
+def train_cells(config: ExperimentConfig, dataset: data.Dataset, cells: list[Cell],
+                chunk_size=None) -> list[dict]:
+  """Trains ``cells`` in vmapped chunks; returns one result per cell, in order."""
+  tx = injected_optimizer()
+  seeds = sorted({c.seed for c in cells})
+  params_by_seed = {}
+  for seed in seeds:
+    model = models.create(config.model, dataset.input_shape, dataset.num_classes, seed)
+    graphdef, params_by_seed[seed] = train_lib.init_state(model, tx)[:2]
+  params_by_seed = {s: state.params for s, state in params_by_seed.items()}
+  num_train = len(dataset.train_y)
+  epoch = train_lib.make_epoch(train_lib.make_train_step(graphdef, tx, config.loss.name),
+                               num_train, config.train.batch_size)
+  evaluate = train_lib.make_evaluate(graphdef, config.loss.name)
+
+  def init_cell(params, learning_rate, momentum):
+    opt_state = tx.init(params)
+    hyperparams = dict(opt_state.hyperparams, learning_rate=learning_rate, momentum=momentum)
+    return train_lib.TrainState(params, opt_state._replace(hyperparams=hyperparams),
+                                jnp.zeros((), jnp.int32))
+
+  @jax.jit
+  def run_chunk(params, learning_rates, momenta, seeds, train_x, train_y, test_x, test_y):
+    states = jax.vmap(init_cell)(params, learning_rates, momenta)
+
+    def one_epoch(states, epoch_index):
+      keys = jax.vmap(lambda s: train_lib.epoch_key(s, epoch_index))(seeds)
+      states, metrics = jax.vmap(epoch, in_axes=(0, None, None, 0))(states, train_x, train_y,
+                                                                    keys)
+      return states, (metrics["loss"][:, -1], jnp.all(jnp.isfinite(metrics["loss"]), axis=1))
+
+    states, (final_losses, finite) = jax.lax.scan(one_epoch, states,
+                                                  jnp.arange(config.train.epochs))
+    tests = jax.vmap(evaluate, in_axes=(0, None, None))(states.params, test_x, test_y)
+    params_finite = jax.vmap(lambda p: jnp.all(jnp.array(
+        [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(p)])))(states.params)
+    return tests, final_losses[-1], jnp.all(finite, axis=0) & params_finite
+
+  arrays = [jnp.asarray(a) for a in (dataset.train_x, dataset.train_y, dataset.test_x,
+                                     dataset.test_y)]
+  size = chunk_size or len(cells)
+  results = []
+  for start in range(0, len(cells), size):
+    chunk = cells[start:start + size]
+    padded = chunk + [chunk[-1]] * (size - len(chunk))  # one shape, one compilation
+    params = jax.tree.map(lambda *leaves: jnp.stack(leaves),
+                          *[params_by_seed[c.seed] for c in padded])
+    tests, final_loss, finite = jax.device_get(run_chunk(
+        params, jnp.asarray([c.learning_rate for c in padded], jnp.float32),
+        jnp.asarray([c.momentum for c in padded], jnp.float32),
+        jnp.asarray([c.seed for c in padded]), *arrays))
+    for i, cell in enumerate(chunk):
+      diverged = not bool(finite[i])
+      results.append({"cell": cell, "diverged": diverged,
+                      "test_accuracy": None if diverged else float(tests["test_accuracy"][i]),
+                      "test_loss": None if diverged else float(tests["test_loss"][i]),
+                      "final_loss": None if diverged else float(final_loss[i])})
+  return results
+
+
+def aggregate(results: list[dict]) -> list[dict]:
+  """Groups per-seed results into one entry per (learning rate, momentum)."""
+  groups = {}
+  for r in results:
+    groups.setdefault((r["cell"].learning_rate, r["cell"].momentum), []).append(r)
+  entries = []
+  for (lr, m), runs in groups.items():
+    ok = [r for r in runs if not r["diverged"]]
+    entries.append({
+        "learning_rate": lr, "momentum": m,
+        "test_accuracy": [r["test_accuracy"] for r in runs],
+        "mean_test_accuracy": statistics.fmean(r["test_accuracy"] for r in ok) if ok else None,
+        "final_loss": statistics.fmean(r["final_loss"] for r in ok) if ok else None,
+        "diverged": len(ok) < len(runs), "diverged_seeds": len(runs) - len(ok)})
+  return entries
+
+
+def sweep(config: ExperimentConfig, dataset: data.Dataset, out) -> dict:
+  tic = time.perf_counter()
+  cells = all_cells(config)
+  entries = aggregate(train_cells(config, dataset, cells, config.sweep.chunk_size))
+  lrs, momenta = grid(config)
+  by_pair = {(e["learning_rate"], e["momentum"]): e for e in entries}
+  references = {name: by_pair[pair] for name, pair in reference_points().items()}
+  grid_entries = [by_pair[(lr, m)] for m in momenta for lr in lrs]
+  best = max((e for e in grid_entries if e["mean_test_accuracy"] is not None),
+             key=lambda e: e["mean_test_accuracy"], default=None)
+  result = {"cells": grid_entries, "derived": references["derived"],
+            "references": references, "best_grid_cell": best,
+            "num_cells_trained": len(cells), "epochs": config.train.epochs,
+            "wall_time_s": time.perf_counter() - tic, "versions": outputs.versions()}
+  outputs.write_json(out / "sweep.json", result)
+  accuracy = [[by_pair[(lr, m)]["mean_test_accuracy"] for lr in lrs] for m in momenta]
+  accuracy = [[math.nan if a is None else a for a in row] for row in accuracy]
+  marks = [(f"derived ({references['derived']['mean_test_accuracy'] or 0:.3f})",
+            reference_points()["derived"], "*"),
+           (f"traditional ({references['traditional']['mean_test_accuracy'] or 0:.3f})",
+            reference_points()["traditional"], "s"),
+           (f"golden partition ({references['golden_partition']['mean_test_accuracy'] or 0:.3f})",
+            reference_points()["golden_partition"], "D")]
+  plots.landscape(lrs, momenta, accuracy, out / "landscape.png", marks,
+                  title=f"{dataset.name} {config.model.name}, {config.train.epochs} epochs, "
+                  f"{len(config.sweep.seeds)} seeds")
+  return result
+
+
+def main(argv=None) -> int:
+  parser = cli.ArgumentParser(prog="python -m experiments.sweep", description=__doc__)
+  cli.add_common_arguments(parser)
+  args = parser.parse_args(argv)
+  with cli.exit_codes():
+    config = config_lib.load(args.config, args.overrides)
+    if config.sweep is None:
+      raise ConfigError("config key 'sweep': missing; experiments.sweep needs a sweep section "
+                        "(see configs/sweep_digits.yaml)")
+    dataset = data.load(config.dataset)
+    out = outputs.prepare(args.out, config, "sweep", force=True)
+    result = sweep(config, dataset, out)
+    best = result["best_grid_cell"]
+    for name, entry in result["references"].items():
+      print(f"{name}: lr={entry['learning_rate']:.4g} m={entry['momentum']:.4g} "
+            f"mean test accuracy={entry['mean_test_accuracy']}")
+    if best:
+      print(f"best grid cell: lr={best['learning_rate']:.4g} m={best['momentum']:.4g} "
+            f"mean test accuracy={best['mean_test_accuracy']:.4f}")
+    print(f"written to {out}")
+  return 0
+
+
+if __name__ == "__main__":
+  raise SystemExit(main())

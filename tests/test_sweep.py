@@ -1,0 +1,51 @@
+"""The vmapped sweep equals the plain runner cell by cell; diverging cells stay isolated."""
+
+import dataclasses
+import json
+
+import pytest
+
+from experiments import config as config_lib
+from experiments import data, run, sweep
+
+
+@pytest.fixture(scope="module")
+def tiny():
+  config = config_lib.load(None, [
+      "dataset.limit_train=256", "model.hidden_sizes=[16]", "train.epochs=2",
+      "train.progress=false", "sweep.learning_rates={min: 0.01, max: 1.0e30, num: 2}",
+      "sweep.momenta=[0.5, 0.9]", "sweep.seeds=[0, 1]", "sweep.chunk_size=5"])
+  return config, data.load(config.dataset)
+
+
+def test_sweep_cells_equal_plain_runs_and_divergence_is_isolated(tiny, tmp_path):
+  config, dataset = tiny
+  result = sweep.sweep(config, dataset, tmp_path)
+  assert (tmp_path / "landscape.png").is_file()
+  saved = json.loads((tmp_path / "sweep.json").read_text())
+  assert saved["num_cells_trained"] == (2 * 2 + 3) * 2
+  cells = {(c["learning_rate"], c["momentum"]): c for c in result["cells"]}
+  for momentum in (0.5, 0.9):
+    exploding = cells[(1.0e30, momentum)]
+    assert exploding["diverged"] and exploding["mean_test_accuracy"] is None
+    healthy = next(c for (lr, m), c in cells.items() if lr < 1 and m == momentum)
+    assert not healthy["diverged"]
+    for seed, accuracy in zip(config.sweep.seeds, healthy["test_accuracy"]):
+      plain = dataclasses.replace(
+          config, optimizer=config_lib.OptimizerConfig(
+              name="dual_process", learning_rate=healthy["learning_rate"], momentum=momentum),
+          train=dataclasses.replace(config.train, seed=seed))
+      summary = run.train_and_evaluate(plain, dataset, progress=False)
+      assert accuracy == pytest.approx(summary["test_accuracy"], abs=1e-6)
+  derived = result["derived"]
+  plain = run.train_and_evaluate(dataclasses.replace(
+      config, train=dataclasses.replace(config.train, seed=0)), dataset, progress=False)
+  assert derived["test_accuracy"][0] == pytest.approx(plain["test_accuracy"], abs=1e-6)
+  assert derived["final_loss"] is not None
+
+
+def test_sweep_without_section_exits_2(capsys):
+  with pytest.raises(SystemExit) as exit_info:
+    sweep.main(["--set", "train.epochs=1"])
+  assert exit_info.value.code == 2
+  assert "config key 'sweep': missing" in capsys.readouterr().err
