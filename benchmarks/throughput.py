@@ -1,0 +1,78 @@
+"""Training examples per second: experiments.run against a minimal Flax + optax loop.
+
+Same model (the default digits MLP), batch, optimizer and data; the minimal
+loop is the textbook one: a jitted train step called once per batch from
+Python. Runs alternate; we report the median of paired ratios. Target: >= 0.95.
+Run: python -m benchmarks.throughput --json
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+import dualprocess
+from benchmarks import timing
+from experiments import config as config_lib
+from experiments import data, models, run
+
+
+def minimal_loop_examples_per_s(config, dataset) -> float:
+  model = models.create(config.model, dataset.input_shape, dataset.num_classes, 0)
+  optimizer = nnx.Optimizer(model, dualprocess.dual_process(), wrt=nnx.Param)
+
+  @nnx.jit
+  def train_step(model, optimizer, x, y):
+    def loss_fn(model):
+      return dualprocess.dual_process_loss(model(x), y).mean()
+    loss, grads = nnx.value_and_grad(loss_fn)(model)
+    optimizer.update(model, grads)
+    return loss
+
+  x_all, y_all = jnp.asarray(dataset.train_x), jnp.asarray(dataset.train_y)
+  batch = config.train.batch_size
+  steps = len(y_all) // batch
+  rng = np.random.default_rng(0)
+  train_step(model, optimizer, x_all[:batch], y_all[:batch])  # compile
+  tic = time.perf_counter()
+  for _ in range(config.train.epochs):
+    order = jnp.asarray(rng.permutation(len(y_all))[:steps * batch].reshape(steps, batch))
+    for indices in order:
+      loss = train_step(model, optimizer, x_all[indices], y_all[indices])
+  jax.block_until_ready(loss)
+  return config.train.epochs * steps * batch / (time.perf_counter() - tic)
+
+
+def main(argv=None) -> dict:
+  args = timing.parser(__doc__).parse_args(argv)
+  epochs, repeats = (1, 1) if args.smoke else (10, 7)
+  config = config_lib.load(None, [f"train.epochs={epochs}", "train.progress=false"])
+  dataset = data.load(config.dataset)
+  ratios, ours, minimal = [], [], []
+  for i in range(repeats):
+    if i % 2:
+      b = minimal_loop_examples_per_s(config, dataset)
+      a = run.train_and_evaluate(config, dataset, progress=False)["examples_per_s"]
+    else:
+      a = run.train_and_evaluate(config, dataset, progress=False)["examples_per_s"]
+      b = minimal_loop_examples_per_s(config, dataset)
+    ours.append(a)
+    minimal.append(b)
+    ratios.append(a / b)
+  result = {"ratio": statistics.median(ratios),
+            "runner_examples_per_s": statistics.median(ours),
+            "minimal_loop_examples_per_s": statistics.median(minimal),
+            "repeats": repeats, "epochs": epochs, "batch_size": config.train.batch_size,
+            "target": "ratio >= 0.95"}
+  timing.report("throughput", result, args.json)
+  return result
+
+
+if __name__ == "__main__":
+  main()
