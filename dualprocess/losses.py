@@ -231,8 +231,12 @@ def dual_process_loss(logits: chex.Array, labels: chex.Array, axis: int = -1) ->
   on, off = _equilibrium_weights(num_classes)
 
   z = logits.astype(_compute_dtype(logits))
-  # Shifting by the max changes nothing (the weights sum to one) but keeps
-  # logsumexp and the weighted sum from cancelling catastrophically.
+  # Shifting by the row max changes nothing (the weights sum to one) but keeps
+  # logsumexp and the weighted sum from cancelling catastrophically when the
+  # logits are large and close together. Measuring sum(z) unshifted saves a
+  # memory pass (~1.2x instead of ~1.4x optax's integer-label cross-entropy in
+  # benchmarks/loss_overhead.py) but loses ~1e-4 relative at |z| ~ 1e4: we
+  # keep the precision.
   z = z - jax.lax.stop_gradient(jnp.max(z, axis=-1, keepdims=True))
   log_partition = jnp.log(jnp.sum(jnp.exp(z), axis=-1))  # z <= 0 with a 0: no overflow
   z_label = jnp.take_along_axis(z, labels[..., None], axis=-1, mode="clip")[..., 0]
