@@ -3,7 +3,7 @@
 The train state is saved as its flat list of leaves and rebuilt on the
 structure of a freshly initialized state, so any optax state, NNX params or
 wrapper round-trips exactly. Data order needs no saved RNG: it is a function of
-(seed, epoch), and the epoch is saved.
+(seed, epoch) and the position in the epoch, both known from the saved step.
 """
 
 from __future__ import annotations
@@ -22,20 +22,20 @@ class Checkpointer:
                                            enable_async_checkpointing=False)
     self.manager = ocp.CheckpointManager(self.directory, options=options)
 
-  def save(self, epoch: int, state) -> None:
+  def save(self, step: int, state) -> None:
     leaves = {str(i): np.asarray(leaf) for i, leaf in enumerate(jax.tree.leaves(state))}
-    self.manager.save(epoch, args=ocp.args.StandardSave({"leaves": leaves}), force=True)
+    self.manager.save(step, args=ocp.args.StandardSave({"leaves": leaves}), force=True)
     self.manager.wait_until_finished()
 
-  def latest_epoch(self):
-    """The newest complete checkpoint's epoch, or None (Orbax skips unfinished ones)."""
+  def latest_step(self):
+    """The newest complete checkpoint's step, or None (Orbax skips unfinished ones)."""
     return self.manager.latest_step()
 
-  def restore(self, epoch: int, like):
-    """Restores the state saved at ``epoch`` into the structure of ``like``."""
+  def restore(self, step: int, like):
+    """Restores the state saved at ``step`` into the structure of ``like``."""
     leaves, treedef = jax.tree.flatten(like)
     target = {"leaves": {str(i): np.asarray(leaf) for i, leaf in enumerate(leaves)}}
-    restored = self.manager.restore(epoch, args=ocp.args.StandardRestore(target))
+    restored = self.manager.restore(step, args=ocp.args.StandardRestore(target))
     values = [restored["leaves"][str(i)] for i in range(len(leaves))]
     return jax.tree.unflatten(treedef, [jax.numpy.asarray(v, dtype=np.asarray(l).dtype)
                                         for v, l in zip(values, leaves)])

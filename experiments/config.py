@@ -128,15 +128,16 @@ class TrainConfig:
   eval_every: int = 1  # epochs between test evaluations
   log_every: int = 1  # steps between lines in metrics.jsonl
   devices: Union[int, Literal["all"]] = 1
-  checkpoint_every: int = 5  # epochs between checkpoints (and always at the end)
+  checkpoint_every: Optional[int] = None  # steps between checkpoints; None: each epoch's end
   keep_checkpoints: int = 3
   skip_nonfinite: bool = False
   progress: bool = True
 
   def validate(self, key):
-    for field in ("epochs", "batch_size", "eval_every", "log_every", "checkpoint_every",
-                  "keep_checkpoints"):
+    for field in ("epochs", "batch_size", "eval_every", "log_every", "keep_checkpoints"):
       _check_positive(f"{key}.{field}", getattr(self, field))
+    if self.checkpoint_every is not None:
+      _check_positive(f"{key}.checkpoint_every", self.checkpoint_every)
     _check_positive(f"{key}.seed", self.seed, minimum=0)
     if self.devices != "all":
       _check_positive(f"{key}.devices", self.devices)

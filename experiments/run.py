@@ -81,13 +81,15 @@ def first_bad_step(metrics: dict, skip_nonfinite: bool) -> Optional[int]:
   return int(indices[0]) if indices.size else None
 
 
-def step_records(metrics: dict, first_step: int, log_every: int, until=None) -> list[dict]:
-  """metrics.jsonl lines for the steps of one epoch (every ``log_every``-th step)."""
+def step_records(metrics: dict, first_step: int, log_every: int, steps_per_epoch: int,
+                 until=None) -> list[dict]:
+  """metrics.jsonl lines for a segment: every ``log_every``-th step and each epoch's
+  last (which carries the test metrics); with ``until``, up to that bad step."""
   records = []
   count = len(metrics["loss"]) if until is None else until + 1
   for i in range(count):
     step = first_step + i + 1
-    if step % log_every and i != count - 1:
+    if step % log_every and step % steps_per_epoch and i != until:
       continue
     records.append({"step": step, **{k: _finite_or_none(v[i]) for k, v in metrics.items()
                                      if k != "update_finite"}})
@@ -118,8 +120,13 @@ def train_and_evaluate(config: ExperimentConfig, dataset: data.Dataset,
   if steps_per_epoch == 0:
     raise ConfigError(f"config key 'train.batch_size': {config.train.batch_size} is larger "
                       f"than the {num_train} training examples")
-  epoch_fn = jax.jit(train_lib.make_epoch(train_step, num_train, config.train.batch_size),
-                     donate_argnums=0)
+  total_steps = config.train.epochs * steps_per_epoch
+  checkpoint_every = config.train.checkpoint_every or steps_per_epoch
+  # One compiled segment length that divides both an epoch and the checkpoint
+  # interval, so every epoch end and every checkpoint falls on a segment end.
+  segment_steps = math.gcd(steps_per_epoch, checkpoint_every)
+  segment_fn = jax.jit(train_lib.make_segment(train_step, num_train, config.train.batch_size,
+                                              segment_steps), donate_argnums=0)
   evaluate = train_lib.make_evaluate(graphdef, config.loss.name)
 
   @jax.jit
@@ -131,18 +138,18 @@ def train_and_evaluate(config: ExperimentConfig, dataset: data.Dataset,
   train_x, train_y, test_x, test_y = place(
       (dataset.train_x, dataset.train_y, dataset.test_x, dataset.test_y), replicated)
 
-  start_epoch, checkpointer, log = 0, None, None
+  start_step, checkpointer, log = 0, None, None
   if out is not None:
     checkpointer = checkpoint.Checkpointer(out / "checkpoints", config.train.keep_checkpoints)
-    latest = checkpointer.latest_epoch()
+    latest = checkpointer.latest_step()
     if latest is not None:
-      state, start_epoch = checkpointer.restore(latest, state), latest
-    log = outputs.MetricsLog(out / "metrics.jsonl", resume_step=start_epoch * steps_per_epoch)
+      state, start_step = checkpointer.restore(latest, state), latest
+    log = outputs.MetricsLog(out / "metrics.jsonl", resume_step=start_step)
   state = place(state, replicated)
 
   compile_start = time.perf_counter()
-  epoch_fn = epoch_fn.lower(state, train_x, train_y,
-                            train_lib.epoch_key(config.train.seed, 0)).compile()
+  segment_fn = segment_fn.lower(state, train_x, train_y, train_lib.epoch_key(config.train.seed, 0),
+                                0).compile()
   compile_time = time.perf_counter() - compile_start
 
   resolved = optimizers.resolve(config.optimizer)
@@ -152,42 +159,44 @@ def train_and_evaluate(config: ExperimentConfig, dataset: data.Dataset,
       "loss": config.loss.name, "dataset": dataset.name, "model": config.model.name,
       "seed": config.train.seed, "num_devices": len(devices), "batch_size":
       config.train.batch_size, "steps_per_epoch": steps_per_epoch,
-      "resumed_from_epoch": start_epoch or None, "versions": outputs.versions(),
+      "resumed_from_step": start_step or None, "versions": outputs.versions(),
   }
-  bar = _progress_bar(config, start_epoch, progress)
-  train_seconds, trained_steps, last_test = 0.0, 0, {}
-  last_train = {}
-  for epoch in range(start_epoch, config.train.epochs):
-    first_step = epoch * steps_per_epoch
+  bar = _progress_bar(config, start_step // steps_per_epoch, progress)
+  train_seconds, trained_steps, last_test, last_train = 0.0, 0, {}, {}
+  for first_step in range(start_step, total_steps, segment_steps):
+    epoch, offset = divmod(first_step, steps_per_epoch)
     tic = time.perf_counter()
-    state, metrics = epoch_fn(state, train_x, train_y,
-                              train_lib.epoch_key(config.train.seed, epoch))
+    state, metrics = segment_fn(state, train_x, train_y,
+                                train_lib.epoch_key(config.train.seed, epoch), offset)
     metrics = to_host(metrics)
     train_seconds += time.perf_counter() - tic
-    trained_steps += steps_per_epoch
+    trained_steps += segment_steps
     bad = first_bad_step(metrics, config.train.skip_nonfinite)
     if bad is not None:
       step = first_step + bad + 1
       summary.update(status="diverged", step=step, epoch=epoch + 1,
                      wall_time_s=time.perf_counter() - start_time)
       if out is not None:
-        log.append(step_records(metrics, first_step, config.train.log_every, until=bad))
+        log.append(step_records(metrics, first_step, config.train.log_every,
+                                steps_per_epoch, until=bad))
         outputs.write_json(out / "summary.json", summary)
         checkpointer.close()
       raise cli.Diverged(f"non-finite loss or update at step {step} (epoch {epoch + 1}); "
                          "the last good checkpoint is kept" + (f" in {out / 'checkpoints'}"
                                                               if out is not None else ""))
-    records = step_records(metrics, first_step, config.train.log_every)
-    last_train = records[-1]
-    done = epoch + 1
-    if done % config.train.eval_every == 0 or done == config.train.epochs:
+    records = step_records(metrics, first_step, config.train.log_every, steps_per_epoch)
+    last_train = records[-1] if records else last_train
+    done = first_step + segment_steps
+    epoch_end = done % steps_per_epoch == 0
+    if epoch_end and (done // steps_per_epoch % config.train.eval_every == 0
+                      or done == total_steps):
       last_test = {k: float(v) for k, v in to_host(test_metrics(state, test_x, test_y)).items()}
-      records[-1].update(last_test, epoch=done)
+      records[-1].update(last_test, epoch=done // steps_per_epoch)
     if out is not None:
       log.append(records)
-      if done % config.train.checkpoint_every == 0 or done == config.train.epochs:
+      if done % checkpoint_every == 0 or done == total_steps:
         checkpointer.save(done, state)
-    if bar is not None:
+    if bar is not None and epoch_end:
       bar.update(1)
       bar.set_postfix(loss=f"{last_train['loss']:.4f}", acc=f"{last_train['accuracy']:.3f}",
                       test_acc=f"{last_test.get('test_accuracy', float('nan')):.3f}")

@@ -2,8 +2,8 @@
 
 Read top to bottom: the loss and its two processes for a batch; one
 optimizer step (``train_step``); an epoch of steps over a seeded shuffle of
-device-resident data (``make_epoch``, one ``lax.scan``, jitted with the state
-donated); evaluation on the test set. ``run.py`` drives these and writes the
+device-resident data (``make_segment``/``make_epoch``, one ``lax.scan``, jitted
+with the state donated); evaluation on the test set. ``run.py`` drives these and writes the
 outputs; ``sweep.py`` vmaps the very same epoch over a grid of cells.
 """
 
@@ -81,20 +81,35 @@ def epoch_key(seed, epoch):
   return jax.random.fold_in(jax.random.key(seed), epoch)
 
 
-def make_epoch(train_step: Callable, num_train: int, batch_size: int) -> Callable:
-  """Returns ``epoch(state, x, y, key) -> (state, per-step metrics)``."""
+def make_segment(train_step: Callable, num_train: int, batch_size: int,
+                 length: int) -> Callable:
+  """Returns ``segment(state, x, y, key, offset) -> (state, per-step metrics)``.
+
+  Runs ``length`` consecutive steps of an epoch, starting at step ``offset``
+  of that epoch's shuffle, as one ``lax.scan``. The shuffle is a function of
+  the epoch's key alone, so an epoch cut into segments (to checkpoint inside
+  it) takes exactly the batches of the uncut epoch.
+  """
   num_steps = steps_per_epoch(num_train, batch_size)
 
-  def epoch(state, train_x, train_y, key):
+  def segment(state, train_x, train_y, key, offset):
     order = jax.random.permutation(key, num_train)[:num_steps * batch_size]
-    batches = order.reshape(num_steps, batch_size)
+    batches = jax.lax.dynamic_slice_in_dim(order.reshape(num_steps, batch_size), offset,
+                                           length)
 
     def body(state, indices):
       return train_step(state, train_x[indices], train_y[indices])
 
     return jax.lax.scan(body, state, batches)
 
-  return epoch
+  return segment
+
+
+def make_epoch(train_step: Callable, num_train: int, batch_size: int) -> Callable:
+  """Returns ``epoch(state, x, y, key) -> (state, per-step metrics)``: a whole epoch."""
+  segment = make_segment(train_step, num_train, batch_size,
+                         steps_per_epoch(num_train, batch_size))
+  return lambda state, train_x, train_y, key: segment(state, train_x, train_y, key, 0)
 
 
 def make_evaluate(graphdef, loss_name: str, chunk_size: int = 2048) -> Callable:

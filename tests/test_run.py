@@ -14,8 +14,7 @@ import yaml
 from experiments import compare, run
 
 TINY = ["--set", "dataset.limit_train=320", "--set", "model.hidden_sizes=[16]",
-        "--set", "train.epochs=4", "--set", "train.batch_size=32", "--set", "train.progress=false",
-        "--set", "train.checkpoint_every=1"]
+        "--set", "train.epochs=4", "--set", "train.batch_size=32", "--set", "train.progress=false"]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -71,8 +70,9 @@ def checkpoint_entries(out):
   return [p.name for p in folder.iterdir()] if folder.is_dir() else []
 
 
-def completed_epochs(out):
-  return max((int(name) for name in checkpoint_entries(out) if name.isdigit()), default=0)
+def completed_epochs(out, steps_per_epoch=10):
+  steps = max((int(name) for name in checkpoint_entries(out) if name.isdigit()), default=0)
+  return steps // steps_per_epoch
 
 
 def start_and_kill(out, argv, kill_when, timeout=120):
@@ -114,12 +114,39 @@ def test_resume_after_repeated_sigkills_matches_uninterrupted_run(tmp_path):
   assert landed == len(kill_points)
   assert run.main(argv + ["--out", str(out)]) == 0
   resumed = json.loads((out / "summary.json").read_text())
-  assert resumed["resumed_from_epoch"] >= 1
+  assert resumed["resumed_from_step"] >= 10
   assert resumed["test_accuracy"] == expected["test_accuracy"]
   assert resumed["test_loss"] == expected["test_loss"]
   steps = [m["step"] for m in read_metrics(out)]
   assert steps == list(range(1, 16 * 10 + 1))  # every step once, none twice
   assert read_metrics(out) == read_metrics(reference)
+
+
+def test_checkpoints_inside_an_epoch_resume_to_the_same_result(tmp_path):
+  # 10 steps per epoch, a checkpoint every 4 steps: segments of gcd(10, 4) = 2 steps.
+  argv = TINY + ["--set", "train.epochs=3", "--set", "train.checkpoint_every=4",
+                 "--set", "train.keep_checkpoints=20"]
+  reference = tmp_path / "reference"
+  run.main(TINY + ["--set", "train.epochs=3", "--out", str(reference)])
+  out = tmp_path / "mid_epoch"
+  run.main(argv + ["--out", str(out)])
+  saved = sorted(int(n) for n in checkpoint_entries(out) if n.isdigit())
+  assert saved == [4, 8, 12, 16, 20, 24, 28, 30]
+  # Same batches and the same result as the run cut only at epoch ends.
+  assert read_metrics(out) == read_metrics(reference)
+  # Resume from the mid-epoch checkpoint at step 16, as if killed just after it.
+  import shutil
+  for step in saved:
+    if step > 16:
+      shutil.rmtree(out / "checkpoints" / str(step))
+  (out / "summary.json").unlink()
+  run.main(argv + ["--out", str(out)])
+  resumed = json.loads((out / "summary.json").read_text())
+  assert resumed["resumed_from_step"] == 16
+  assert read_metrics(out) == read_metrics(reference)
+  expected = json.loads((reference / "summary.json").read_text())
+  assert resumed["test_accuracy"] == expected["test_accuracy"]
+  assert resumed["test_loss"] == expected["test_loss"]
 
 
 def test_divergence_exits_3_and_records_the_step(tmp_path, capsys):
