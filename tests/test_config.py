@@ -143,3 +143,43 @@ def test_overrides_and_round_trip(tmp_path):
   assert config_lib.load(dumped) == config
   with pytest.raises(dataclasses.FrozenInstanceError):
     config.train.epochs = 3
+
+
+def every_key(cls=config_lib.ExperimentConfig, prefix=""):
+  """Every leaf key of the schema, with its type, walking into sections."""
+  import typing
+  hints = typing.get_type_hints(cls)
+  for field in dataclasses.fields(cls):
+    tp = hints[field.name]
+    is_union = typing.get_origin(tp) is typing.Union
+    options = [a for a in typing.get_args(tp) if a is not type(None)] if is_union else [tp]
+    section = next((o for o in options if dataclasses.is_dataclass(o)), None)
+    key = f"{prefix}{field.name}"
+    if section is not None:
+      yield from every_key(section, key + ".")
+    else:
+      yield key, tp
+
+
+ALL_KEYS = list(every_key())
+
+
+@pytest.mark.parametrize("key", [k for k, _ in ALL_KEYS])
+def test_every_key_rejects_a_mapping_where_a_value_belongs(key, capsys, tmp_path):
+  code, err = run_main(["--set", f"{key}={{oops: 1}}", "--out", str(tmp_path / "o")], capsys)
+  assert code == 2 and len(err.splitlines()) == 1
+  assert f"config key '{key}'" in err
+
+
+@pytest.mark.parametrize("key", [k for k, tp in ALL_KEYS if "str" not in str(tp)])
+def test_every_non_string_key_rejects_a_word(key, capsys, tmp_path):
+  code, err = run_main(["--set", f"{key}=banana", "--out", str(tmp_path / "o")], capsys)
+  assert code == 2 and len(err.splitlines()) == 1
+  assert f"config key '{key}'" in err
+
+
+def test_the_schema_walk_sees_every_section():
+  keys = {k for k, _ in ALL_KEYS}
+  assert {"dataset.name", "model.hidden_sizes", "loss.name", "optimizer.momentum",
+          "train.devices", "compare.seeds", "sweep.learning_rates.min"} <= keys
+  assert len(keys) == 38  # update with the schema: every leaf key is in the corpus

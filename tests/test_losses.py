@@ -265,3 +265,23 @@ def test_equilibrium_floor_value_for_ten_classes():
   p = theory.equilibrium_probability()
   assert theory.equilibrium_target_entropy(10) == pytest.approx(
       -p * math.log(p) - (1 - p) * math.log((1 - p) / 9))
+
+
+@given(
+    dtype=st.sampled_from([jnp.float32, jnp.bfloat16, jnp.float16]),
+    logits=hnp.arrays(np.float32, SHAPES, elements=st.floats(-6e4, 6e4, width=32)),
+    seed=st.integers(0, 2**16),
+)
+def test_any_dtype_and_magnitude_is_float32_math_and_finite(dtype, logits, seed):
+  rng = np.random.default_rng(seed)
+  low = jnp.asarray(logits, dtype)
+  targets = jnp.asarray(random_soft_targets(rng, logits.shape), dtype)
+  labels = rng.integers(0, logits.shape[-1], logits.shape[0])
+  for got, want in ((jit_decomposition(low, targets),
+                     jit_decomposition(low.astype(jnp.float32), targets.astype(jnp.float32))),
+                    (jit_dual_decomposition(low, labels),
+                     jit_dual_decomposition(low.astype(jnp.float32), labels))):
+    for a, b in zip(got, want):
+      assert a.dtype == jnp.float32
+      assert np.isfinite(a).all()
+      np.testing.assert_array_equal(a, b)
