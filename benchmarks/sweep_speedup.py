@@ -38,7 +38,7 @@ def main(argv=None) -> dict:
   sequential_s = time.perf_counter() - tic
 
   max_gap = max(abs(a["test_accuracy"] - b["test_accuracy"])
-                for a, b in zip(vmapped, sequential) if not a["diverged"])
+                for a, b in zip(vmapped, sequential, strict=True) if not a["diverged"])
   result = {"speedup": sequential_s / vmapped_s, "configs": len(cells), "epochs": epochs,
             "vmapped_s": vmapped_s, "sequential_s": sequential_s,
             "max_test_accuracy_gap": max_gap, "target": "speedup >= 5"}

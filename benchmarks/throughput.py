@@ -2,7 +2,8 @@
 
 Same model (the default digits MLP), batch, optimizer and data; the minimal
 loop is the textbook one: a pure jitted train step called once per batch from
-Python (the runner instead scans an epoch of steps inside one jitted call). Runs alternate; we report the median of paired ratios. Target: >= 0.95.
+Python (the runner instead scans an epoch of steps inside one jitted call).
+Runs alternate; we report the median of paired ratios. Target: >= 0.95.
 Run: python -m benchmarks.throughput --json
 """
 

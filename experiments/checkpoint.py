@@ -38,7 +38,7 @@ class Checkpointer:
     restored = self.manager.restore(step, args=ocp.args.StandardRestore(target))
     values = [restored["leaves"][str(i)] for i in range(len(leaves))]
     return jax.tree.unflatten(treedef, [jax.numpy.asarray(v, dtype=np.asarray(l).dtype)
-                                        for v, l in zip(values, leaves)])
+                                        for v, l in zip(values, leaves, strict=True)])
 
   def close(self) -> None:
     self.manager.close()

@@ -14,7 +14,7 @@ import pathlib
 import re
 import types
 import typing
-from typing import Any, Literal, Optional, Union
+from typing import Literal, Optional, Union
 
 import yaml
 

@@ -52,7 +52,7 @@ class CNN(nnx.Module):
     *spatial, features = input_shape
     dims = len(spatial)
     self.convs = nnx.List()
-    for out_features, kernel, stride in zip(channels, kernel_sizes, strides):
+    for out_features, kernel, stride in zip(channels, kernel_sizes, strides, strict=True):
       self.convs.append(nnx.Conv(features, out_features, kernel_size=(kernel,) * dims,
                                  strides=(stride,) * dims, padding=[(padding, padding)] * dims,
                                  rngs=rngs))

@@ -10,7 +10,6 @@ non-finite and no other. Writes ``sweep.json`` and ``landscape.png``.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import statistics
 import time
@@ -53,7 +52,9 @@ def grid(config: ExperimentConfig):
 
 def all_cells(config: ExperimentConfig) -> list[Cell]:
   lrs, momenta = grid(config)
-  pairs = [(lr, m) for m in momenta for lr in lrs] + list(reference_points().values())
+  pairs = [(lr, m) for m in momenta for lr in lrs]
+  # A reference pair already on the grid is trained once, not twice.
+  pairs += [pair for pair in reference_points().values() if pair not in pairs]
   return [Cell(lr, m, seed) for lr, m in pairs for seed in config.sweep.seeds]
 
 
@@ -70,8 +71,8 @@ def train_cells(config: ExperimentConfig, dataset: data.Dataset, cells: list[Cel
   params_by_seed = {}
   for seed in seeds:
     model = models.create(config.model, dataset.input_shape, dataset.num_classes, seed)
-    graphdef, params_by_seed[seed] = train_lib.init_state(model, tx)[:2]
-  params_by_seed = {s: state.params for s, state in params_by_seed.items()}
+    graphdef, state = train_lib.init_state(model, tx)
+    params_by_seed[seed] = state.params
   num_train = len(dataset.train_y)
   epoch = train_lib.make_epoch(train_lib.make_train_step(graphdef, tx, config.loss.name),
                                num_train, config.train.batch_size)

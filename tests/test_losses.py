@@ -45,7 +45,7 @@ def test_decomposition_matches_scipy_on_soft_targets_with_zeros():
   assert (targets == 0).any()
   got = dp.cross_entropy_decomposition(jnp.asarray(logits, jnp.float32),
                                        jnp.asarray(targets, jnp.float32))
-  for g, want in zip(got, scipy_reference(logits, targets)):
+  for g, want in zip(got, scipy_reference(logits, targets), strict=True):
     np.testing.assert_allclose(g, want, rtol=2e-5, atol=2e-5)
 
 
@@ -64,7 +64,7 @@ def test_decomposition_along_another_axis_and_with_mask():
   targets = random_soft_targets(rng, (6, 4)).astype(np.float32)
   moved = dp.cross_entropy_decomposition(logits.T, targets.T, axis=0)
   plain = dp.cross_entropy_decomposition(logits, targets)
-  for a, b in zip(moved, plain):
+  for a, b in zip(moved, plain, strict=True):
     np.testing.assert_allclose(a, b, rtol=1e-6)
   # Masking a class with zero target is the same as dropping the class.
   where = np.ones((6, 5), bool)
@@ -72,7 +72,7 @@ def test_decomposition_along_another_axis_and_with_mask():
   padded_logits = np.concatenate([logits, np.full((6, 1), 50.0, np.float32)], -1)
   padded_targets = np.concatenate([targets, np.zeros((6, 1), np.float32)], -1)
   masked = dp.cross_entropy_decomposition(padded_logits, padded_targets, where=where)
-  for a, b in zip(masked, plain):
+  for a, b in zip(masked, plain, strict=True):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(
       masked.cross_entropy,
@@ -99,7 +99,7 @@ def test_cross_entropy_is_entropy_plus_divergence_and_shift_invariant(logits, sh
   assert (d.divergence >= -1e-5 * scale).all()
   # Adding a constant changes a float32 logit by its rounding error only.
   tol = 1e-5 * scale.max() + 4 * np.spacing(np.abs(logits).max() + abs(shift))
-  for a, b in zip(d, shifted):
+  for a, b in zip(d, shifted, strict=True):
     np.testing.assert_allclose(a, b, atol=tol)
 
 
@@ -117,7 +117,7 @@ def test_dual_process_loss_matches_materialized_target_and_is_shift_invariant(
   shifted = jit_dual_decomposition(logits + shift, labels)
   scale = 1.0 + np.abs(want.cross_entropy).max()
   tol = 2e-5 * scale + 4 * np.spacing(np.abs(logits).max() + abs(shift))
-  for a, b, c in zip(got, want, shifted):
+  for a, b, c in zip(got, want, shifted, strict=True):
     assert np.isfinite(a).all()
     np.testing.assert_allclose(a, b, atol=tol)
     np.testing.assert_allclose(a, c, atol=tol)
@@ -175,7 +175,7 @@ def test_gradients_finite_at_extremes_and_low_precision(dtype, magnitude):
     values = fn(logits)
     assert values.dtype == jnp.float32
     assert np.isfinite(values).all()
-    grads = jax.grad(lambda z: fn(z).sum())(logits)
+    grads = jax.grad(lambda z, fn=fn: fn(z).sum())(logits)
     assert grads.dtype == dtype
     assert np.isfinite(np.asarray(grads, np.float32)).all()
 
@@ -281,7 +281,7 @@ def test_any_dtype_and_magnitude_is_float32_math_and_finite(dtype, logits, seed)
                      jit_decomposition(low.astype(jnp.float32), targets.astype(jnp.float32))),
                     (jit_dual_decomposition(low, labels),
                      jit_dual_decomposition(low.astype(jnp.float32), labels))):
-    for a, b in zip(got, want):
+    for a, b in zip(got, want, strict=True):
       assert a.dtype == jnp.float32
       assert np.isfinite(a).all()
       np.testing.assert_array_equal(a, b)

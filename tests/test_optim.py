@@ -43,8 +43,8 @@ def run(tx, steps=25, jit=True):
 
 
 def assert_same_trajectory(a, b, rtol=0.0):
-  for pa, pb in zip(a, b):
-    for la, lb in zip(jax.tree.leaves(pa), jax.tree.leaves(pb)):
+  for pa, pb in zip(a, b, strict=True):
+    for la, lb in zip(jax.tree.leaves(pa), jax.tree.leaves(pb), strict=True):
       if rtol:
         np.testing.assert_allclose(la, lb, rtol=rtol)
       else:

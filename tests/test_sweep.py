@@ -18,19 +18,25 @@ def tiny():
   return config, data.load(config.dataset)
 
 
+def cells_of(result):
+  return {(c["learning_rate"], c["momentum"]): c for c in result["cells"]}
+
+
 def test_sweep_cells_equal_plain_runs_and_divergence_is_isolated(tiny, tmp_path):
   config, dataset = tiny
   result = sweep.sweep(config, dataset, tmp_path)
   assert (tmp_path / "landscape.png").is_file()
   saved = json.loads((tmp_path / "sweep.json").read_text())
-  assert saved["num_cells_trained"] == (2 * 2 + 3) * 2
+  # (0.01, 0.9) is both a grid cell and the traditional pair: trained once.
+  assert saved["num_cells_trained"] == (2 * 2 + 2) * 2
+  assert result["references"]["traditional"] is cells_of(result)[(0.01, 0.9)]
   cells = {(c["learning_rate"], c["momentum"]): c for c in result["cells"]}
   for momentum in (0.5, 0.9):
     exploding = cells[(1.0e30, momentum)]
     assert exploding["diverged"] and exploding["mean_test_accuracy"] is None
     healthy = next(c for (lr, m), c in cells.items() if lr < 1 and m == momentum)
     assert not healthy["diverged"]
-    for seed, accuracy in zip(config.sweep.seeds, healthy["test_accuracy"]):
+    for seed, accuracy in zip(config.sweep.seeds, healthy["test_accuracy"], strict=True):
       plain = dataclasses.replace(
           config, optimizer=config_lib.OptimizerConfig(
               name="dual_process", learning_rate=healthy["learning_rate"], momentum=momentum),
