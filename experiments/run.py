@@ -138,6 +138,9 @@ def train_and_evaluate(config: ExperimentConfig, dataset: data.Dataset,
   train_x, train_y, test_x, test_y = place(
       (dataset.train_x, dataset.train_y, dataset.test_x, dataset.test_y), replicated)
 
+  def evaluate_now(state) -> dict:
+    return {k: float(v) for k, v in to_host(test_metrics(state, test_x, test_y)).items()}
+
   start_step, checkpointer, log = 0, None, None
   if out is not None:
     checkpointer = checkpoint.Checkpointer(out / "checkpoints", config.train.keep_checkpoints)
@@ -190,7 +193,7 @@ def train_and_evaluate(config: ExperimentConfig, dataset: data.Dataset,
     epoch_end = done % steps_per_epoch == 0
     if epoch_end and (done // steps_per_epoch % config.train.eval_every == 0
                       or done == total_steps):
-      last_test = {k: float(v) for k, v in to_host(test_metrics(state, test_x, test_y)).items()}
+      last_test = evaluate_now(state)
       records[-1].update(last_test, epoch=done // steps_per_epoch)
     if out is not None:
       log.append(records)
@@ -203,7 +206,7 @@ def train_and_evaluate(config: ExperimentConfig, dataset: data.Dataset,
   if bar is not None:
     bar.close()
   if not last_test:  # resumed a finished run: evaluate the restored state
-    last_test = {k: float(v) for k, v in to_host(test_metrics(state, test_x, test_y)).items()}
+    last_test = evaluate_now(state)
 
   skipped = (int(to_host(state.opt_state.total_notfinite))
              if config.train.skip_nonfinite else 0)

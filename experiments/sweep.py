@@ -97,8 +97,7 @@ def train_cells(config: ExperimentConfig, dataset: data.Dataset, cells: list[Cel
     states, (final_losses, finite) = jax.lax.scan(one_epoch, states,
                                                   jnp.arange(config.train.epochs))
     tests = jax.vmap(evaluate, in_axes=(0, None, None))(states.params, test_x, test_y)
-    params_finite = jax.vmap(lambda p: jnp.all(jnp.array(
-        [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(p)])))(states.params)
+    params_finite = jax.vmap(train_lib.all_finite)(states.params)
     return tests, final_losses[-1], jnp.all(finite, axis=0) & params_finite
 
   arrays = [jnp.asarray(a) for a in (dataset.train_x, dataset.train_y, dataset.test_x,

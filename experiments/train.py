@@ -34,6 +34,11 @@ def decompose(logits, labels, loss_name: str) -> dualprocess.Decomposition:
   return dualprocess.cross_entropy_decomposition(logits, one_hot)
 
 
+def all_finite(tree) -> jax.Array:
+  """A scalar bool: every element of every leaf is finite."""
+  return jnp.all(jnp.array([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)]))
+
+
 def batch_metrics(logits, labels, decomposition) -> dict:
   probabilities = jax.nn.softmax(logits.astype(jnp.float32))
   p_correct = jnp.take_along_axis(probabilities, labels[:, None], axis=-1)[:, 0]
@@ -65,8 +70,7 @@ def make_train_step(graphdef, tx: optax.GradientTransformation, loss_name: str,
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     metrics = batch_metrics(logits, y, decomposition)
-    metrics["update_finite"] = jnp.all(jnp.array(
-        [jnp.all(jnp.isfinite(u)) for u in jax.tree.leaves(updates)]))
+    metrics["update_finite"] = all_finite(updates)
     return TrainState(params, opt_state, state.step + 1), metrics
 
   return train_step
