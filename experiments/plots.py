@@ -59,18 +59,27 @@ def comparison(rows, path, title: str = "") -> None:
 
 
 def landscape(learning_rates, momenta, accuracy, path, marks, title: str = "") -> None:
-  """Heatmap of mean test accuracy over learning rate x momentum; NaN cells diverged."""
+  """Heatmap of mean test accuracy over learning rate x momentum; NaN cells diverged.
+
+  Momenta are shown as evenly spaced rows (0.9, 0.95 and 0.99 would otherwise
+  be slivers); marked pairs between rows are placed by linear interpolation.
+  """
   fig, ax = plt.subplots(figsize=(8, 5))
   grid = np.ma.masked_invalid(np.asarray(accuracy, float))  # [momenta, learning rates]
   cmap = plt.get_cmap("viridis").with_extremes(bad="lightgrey")
   log_lr = np.log10(learning_rates)
-  mesh = ax.pcolormesh(_edges(log_lr), _edges(np.asarray(momenta)), grid, cmap=cmap,
-                       shading="flat")
-  fig.colorbar(mesh, ax=ax, label="test accuracy (grey: diverged)")
+  rows = np.arange(len(momenta))
+  mesh = ax.pcolormesh(_edges(log_lr), _edges(rows), grid, cmap=cmap, shading="flat")
+  for (i, j), value in np.ndenumerate(np.asarray(accuracy, float)):
+    ax.text(log_lr[j], rows[i], "div" if np.isnan(value) else f"{value:.2f}", ha="center",
+            va="center", fontsize=7, color="white" if not value > 0.6 else "black")
+  fig.colorbar(mesh, ax=ax, label="mean test accuracy (grey: diverged)")
   for label, (lr, m), marker in marks:
-    ax.plot(math.log10(lr), m, marker, ms=11, mec="white", mew=1.5, label=label)
+    y = np.interp(m, momenta, rows) if len(momenta) > 1 else 0.0
+    ax.plot(math.log10(lr), y, marker, ms=12, mec="white", mew=1.5, label=label)
+  ax.set_yticks(rows, [f"{m:g}" for m in momenta])
   ax.set(xlabel="log10 learning rate", ylabel="momentum", title=title)
-  ax.legend(fontsize=8, loc="lower left")
+  ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3)
   fig.tight_layout()
   fig.savefig(path, dpi=110)
   plt.close(fig)
