@@ -142,9 +142,10 @@ def cross_entropy_decomposition(
   t_log_q = targets * log_q
   entropy = -jnp.sum(t_log_t, axis=axis)
   cross_entropy = -jnp.sum(t_log_q, axis=axis)
-  # Two reductions, not three: a third sum of (t log t - t log q) costs XLA an
-  # extra pass (measured ~4x vs ~1x of optax.softmax_cross_entropy, see
-  # benchmarks/loss_overhead.py). The price is rounding of order eps * H(t).
+  # Two reductions, not three: a third sum of (t log t - t log q) made XLA
+  # materialize the elementwise terms, an extra memory pass that was several
+  # times slower in benchmarks/loss_overhead.py. The price is rounding of
+  # order eps * H(t) in the divergence.
   divergence = cross_entropy - entropy
   return Decomposition(cross_entropy, entropy, divergence)
 
@@ -233,10 +234,9 @@ def dual_process_loss(logits: chex.Array, labels: chex.Array, axis: int = -1) ->
   z = logits.astype(_compute_dtype(logits))
   # Shifting by the row max changes nothing (the weights sum to one) but keeps
   # logsumexp and the weighted sum from cancelling catastrophically when the
-  # logits are large and close together. Measuring sum(z) unshifted saves a
-  # memory pass (~1.2x instead of ~1.4x optax's integer-label cross-entropy in
-  # benchmarks/loss_overhead.py) but loses ~1e-4 relative at |z| ~ 1e4: we
-  # keep the precision.
+  # logits are large and close together. Summing z unshifted was faster in
+  # benchmarks/loss_overhead.py but failed the property tests at |z| ~ 1e4:
+  # we keep the precision.
   z = z - jax.lax.stop_gradient(jnp.max(z, axis=-1, keepdims=True))
   log_partition = jnp.log(jnp.sum(jnp.exp(z), axis=-1))  # z <= 0 with a 0: no overflow
   z_label = jnp.take_along_axis(z, labels[..., None], axis=-1, mode="clip")[..., 0]
