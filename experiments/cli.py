@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import sys
 
+from experiments import config as config_lib
 from experiments.config import ConfigError
 
 EXIT_USAGE = 2
@@ -33,7 +34,9 @@ def exit_codes():
     raise SystemExit(130) from None
 
 
-def add_common_arguments(parser):
+def parser_for(prog: str, description: str) -> "ArgumentParser":
+  """The command line every experiment command shares."""
+  parser = ArgumentParser(prog=prog, description=description)
   parser.add_argument("config", nargs="?", default=None,
                       help="YAML config (default: configs/default.yaml)")
   parser.add_argument("--set", dest="overrides", action="append", default=[],
@@ -41,6 +44,16 @@ def add_common_arguments(parser):
                       "the value is parsed as YAML (repeatable)")
   parser.add_argument("--out", default=None, help="output folder (default: a new folder "
                       "under runs/)")
+  return parser
+
+
+def load_config(args, section: str = None, example: str = None):
+  """Loads the config named on the command line; ``section`` must be present."""
+  config = config_lib.load(args.config, args.overrides)
+  if section is not None and getattr(config, section) is None:
+    raise ConfigError(f"config key '{section}': missing; this command needs a {section} "
+                      f"section (see {example})")
+  return config
 
 
 class ArgumentParser(argparse.ArgumentParser):

@@ -11,8 +11,7 @@ import dataclasses
 import statistics
 
 from experiments import cli, data, optimizers, outputs, plots
-from experiments import config as config_lib
-from experiments.config import ConfigError, ExperimentConfig
+from experiments.config import ExperimentConfig
 from experiments.run import train_and_evaluate
 
 
@@ -73,14 +72,9 @@ def compare(config: ExperimentConfig, dataset, out) -> list[dict]:
 
 
 def main(argv=None) -> int:
-  parser = cli.ArgumentParser(prog="python -m experiments.compare", description=__doc__)
-  cli.add_common_arguments(parser)
-  args = parser.parse_args(argv)
+  args = cli.parser_for("python -m experiments.compare", __doc__).parse_args(argv)
   with cli.exit_codes():
-    config = config_lib.load(args.config, args.overrides)
-    if config.compare is None:
-      raise ConfigError("config key 'compare': missing; experiments.compare needs a compare "
-                        "section with seeds and optimizers (see configs/compare_digits.yaml)")
+    config = cli.load_config(args, "compare", "configs/compare_digits.yaml")
     dataset = data.load(config.dataset)
     out = outputs.prepare(args.out, config, "compare", force=True)
     rows = compare(config, dataset, out)

@@ -18,7 +18,6 @@ import numpy as np
 import optax
 
 from experiments import checkpoint, cli, data, models, optimizers, outputs, plots
-from experiments import config as config_lib
 from experiments import train as train_lib
 from experiments.config import ConfigError, ExperimentConfig
 
@@ -233,13 +232,12 @@ def _progress_bar(config, start_epoch, progress):
 
 
 def main(argv=None) -> int:
-  parser = cli.ArgumentParser(prog="python -m experiments.run", description=__doc__)
-  cli.add_common_arguments(parser)
+  parser = cli.parser_for("python -m experiments.run", __doc__)
   parser.add_argument("--force", action="store_true",
                       help="start over in an --out that holds a different config")
   args = parser.parse_args(argv)
   with cli.exit_codes():
-    config = config_lib.load(args.config, args.overrides)
+    config = cli.load_config(args)
     maybe_initialize_distributed()
     dataset = data.load(config.dataset)
     out = outputs.prepare(args.out, config, "run", force=args.force)

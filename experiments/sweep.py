@@ -23,9 +23,8 @@ import optax
 import dualprocess
 from dualprocess import theory
 from experiments import cli, data, models, outputs, plots
-from experiments import config as config_lib
 from experiments import train as train_lib
-from experiments.config import ConfigError, ExperimentConfig
+from experiments.config import ExperimentConfig
 
 
 class Cell(NamedTuple):
@@ -156,12 +155,9 @@ def sweep(config: ExperimentConfig, dataset: data.Dataset, out) -> dict:
   outputs.write_json(out / "sweep.json", result)
   accuracy = [[by_pair[(lr, m)]["mean_test_accuracy"] for lr in lrs] for m in momenta]
   accuracy = [[math.nan if a is None else a for a in row] for row in accuracy]
-  marks = [(f"derived ({references['derived']['mean_test_accuracy'] or 0:.3f})",
-            reference_points()["derived"], "*"),
-           (f"traditional ({references['traditional']['mean_test_accuracy'] or 0:.3f})",
-            reference_points()["traditional"], "s"),
-           (f"golden partition ({references['golden_partition']['mean_test_accuracy'] or 0:.3f})",
-            reference_points()["golden_partition"], "D")]
+  marks = [(f"{name.replace('_', ' ')} ({references[name]['mean_test_accuracy'] or 0:.3f})",
+            pair, marker)
+           for (name, pair), marker in zip(reference_points().items(), "*sD", strict=True)]
   plots.landscape(lrs, momenta, accuracy, out / "landscape.png", marks,
                   title=f"{dataset.name} {config.model.name}, {config.train.epochs} epochs, "
                   f"{len(config.sweep.seeds)} seeds")
@@ -169,14 +165,9 @@ def sweep(config: ExperimentConfig, dataset: data.Dataset, out) -> dict:
 
 
 def main(argv=None) -> int:
-  parser = cli.ArgumentParser(prog="python -m experiments.sweep", description=__doc__)
-  cli.add_common_arguments(parser)
-  args = parser.parse_args(argv)
+  args = cli.parser_for("python -m experiments.sweep", __doc__).parse_args(argv)
   with cli.exit_codes():
-    config = config_lib.load(args.config, args.overrides)
-    if config.sweep is None:
-      raise ConfigError("config key 'sweep': missing; experiments.sweep needs a sweep section "
-                        "(see configs/sweep_digits.yaml)")
+    config = cli.load_config(args, "sweep", "configs/sweep_digits.yaml")
     dataset = data.load(config.dataset)
     out = outputs.prepare(args.out, config, "sweep", force=True)
     result = sweep(config, dataset, out)
