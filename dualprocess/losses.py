@@ -199,7 +199,10 @@ def dual_process_loss(logits: chex.Array, labels: chex.Array, axis: int = -1) ->
     L(z, y) = -\sum_k t_k \log q_k
             = \mathrm{logsumexp}(z) - (p - r)\, z_y - r \sum_k z_k,
 
-  one logsumexp and one sum over the logits; the target is never built. Its
+  one logsumexp and one sum over the logits; the target is never built. Both
+  are taken in one fused pass with each row shifted by its label's logit; a
+  batch where some :math:`z_k - z_y` comes near overflowing ``exp`` is redone
+  with the row max as the shift (``lax.cond``; under ``vmap`` both run). Its
   minimum over ``z`` is the entropy floor ``H(t_y)``, reached exactly when
   ``softmax(z) = t_y``. Labels outside ``[0, K)`` raise when known eagerly and
   give NaN under ``jit``.
@@ -230,19 +233,52 @@ def dual_process_loss(logits: chex.Array, labels: chex.Array, axis: int = -1) ->
   labels = _check_labels(fn, labels, logits)
   num_classes = logits.shape[-1]
   on, off = _equilibrium_weights(num_classes)
-
   z = logits.astype(_compute_dtype(logits))
-  # Shifting by the row max changes nothing (the weights sum to one) but keeps
-  # logsumexp and the weighted sum from cancelling catastrophically when the
-  # logits are large and close together. Summing z unshifted was faster in
-  # benchmarks/loss_overhead.py but failed the property tests at |z| ~ 1e4:
-  # we keep the precision.
-  z = z - jax.lax.stop_gradient(jnp.max(z, axis=-1, keepdims=True))
-  log_partition = jnp.log(jnp.sum(jnp.exp(z), axis=-1))  # z <= 0 with a 0: no overflow
-  z_label = jnp.take_along_axis(z, labels[..., None], axis=-1, mode="clip")[..., 0]
-  loss = log_partition - (on - off) * z_label - off * jnp.sum(z, axis=-1)
+  z_label = jnp.take_along_axis(z, labels[..., None], axis=-1, mode="clip")
+  # The weights sum to one, so L is unchanged by a shift of each row. Shifting
+  # by the label's logit needs no pass for the row max; it is exact unless some
+  # z_k - z_y is large enough to overflow exp. Both paths are in closed form.
+  cap = _exp_cap(z.dtype, num_classes)
+  if cap > 1.0:
+    fast = _label_shifted_loss(z, z_label, off, cap)
+    # The clamped loss of a row with any z_k - z_y >= cap is at least on * cap
+    # (see _label_shifted_loss), so rows below that bound were never clamped.
+    # Rounding in L is far below the margin of one nat.
+    exact = jnp.all(fast < on * cap - 1.0)
+    loss = jax.lax.cond(exact, lambda: fast, lambda: _max_shifted_loss(z, z_label, off))
+  else:
+    loss = _max_shifted_loss(z, z_label, off)
   out_of_range = (labels < 0) | (labels >= num_classes)
   return jnp.where(out_of_range, jnp.nan, loss)
+
+
+def _exp_cap(dtype, num_classes: int) -> float:
+  """The largest c with ``num_classes * exp(c)`` finite in ``dtype``, less one."""
+  return float(np.log(np.finfo(dtype).max) - np.log(num_classes) - 1.0)
+
+
+def _label_shifted_loss(z, z_label, off: float, cap: float) -> jax.Array:
+  r"""``L`` with each row shifted by its label's logit, differences capped at ``cap``.
+
+  With :math:`d_k = \min(z_k - z_y, c)` this is :math:`\log\sum_k e^{d_k} -
+  r\sum_k d_k`, the loss of the capped logits, which is exact when no
+  difference reaches the cap, finite always (so a ``vmap``-ed ``cond`` that
+  discards it still has finite gradients), and otherwise at least
+  :math:`p\, c` since :math:`L \ge -p \log q_y \ge p \max_k d_k`. The two
+  sums are written on ``z - z_y`` and ``z_y - z`` so that XLA fuses them into
+  one pass over the logits rather than materializing the difference.
+  """
+  sum_exp = jnp.sum(jnp.exp(jnp.minimum(z - z_label, cap)), axis=-1)
+  sum_neg = jnp.sum(jnp.maximum(z_label - z, -cap), axis=-1)
+  return jnp.log(sum_exp) + off * sum_neg
+
+
+def _max_shifted_loss(z, z_label, off: float) -> jax.Array:
+  """``L`` with each row shifted by its max: one pass more, never overflows."""
+  z_max = jax.lax.stop_gradient(jnp.max(z, axis=-1, keepdims=True))
+  log_partition = jnp.log(jnp.sum(jnp.exp(z - z_max), axis=-1))  # z - max <= 0 with a 0
+  sum_neg = jnp.sum(z_label - z, axis=-1)
+  return log_partition + (z_max - z_label)[..., 0] + off * sum_neg
 
 
 def dual_process_decomposition(

@@ -207,6 +207,65 @@ def test_jit_vmap_grad():
       logits)).all()
 
 
+def reference_dual_loss(logits, labels):
+  """The loss against the materialized target, in float64 numpy."""
+  targets = np.asarray(dp.equilibrium_targets(labels, logits.shape[-1]), np.float64)
+  return -np.sum(targets * special.log_softmax(np.asarray(logits, np.float64), -1), -1)
+
+
+@pytest.mark.parametrize("offset", [0.0, -1e4, 1e4])
+@pytest.mark.parametrize("spread", [1.0, 60.0, 75.0, 200.0, 1e4])
+def test_dual_process_loss_on_both_sides_of_the_overflow_cap(offset, spread):
+  # K = 1000 in float32 caps z_k - z_y at about 80.8: spreads below it take the
+  # label-shifted pass, the rest the max-shifted one; both must be exact.
+  rng = np.random.default_rng(11)
+  logits = np.float32(offset) + np.float32(spread) * rng.random((64, 1000), np.float32)
+  labels = rng.integers(0, 1000, 64)
+  got = jax.jit(dp.dual_process_loss)(logits, labels)
+  want = reference_dual_loss(logits, labels)
+  scale = 1.0 + np.abs(want).max()
+  np.testing.assert_allclose(got, want, atol=2e-6 * scale + 4 * np.spacing(np.float32(
+      abs(offset) + spread)))
+  grad = jax.grad(lambda z: dp.dual_process_loss(z, labels).sum())(logits)
+  q = special.softmax(np.asarray(logits, np.float64), -1)
+  targets = np.asarray(dp.equilibrium_targets(labels, 1000))
+  np.testing.assert_allclose(grad, q - targets, atol=1e-6)
+
+
+@given(row=hnp.arrays(np.float32, (7,), elements=st.floats(-50, 50, width=32)),
+       label=st.integers(0, 6), planted=st.integers(0, 6),
+       excess=st.floats(0.0, 1e4, width=32))
+def test_label_shifted_loss_is_exact_or_flags_itself(row, label, planted, excess):
+  # The argument that lets dual_process_loss skip the max pass: below the cap
+  # the label-shifted loss is exact; once a difference reaches the cap, the
+  # loss is at least p * cap, which the fast path refuses.
+  from dualprocess import losses
+  on, off = losses._equilibrium_weights(7)
+  cap = losses._exp_cap(np.float32, 7)
+  z = jnp.asarray(row)[None]
+  z_label = z[:, label:label + 1]
+  fast = float(losses._label_shifted_loss(z, z_label, off, cap)[0])
+  exact = float(reference_dual_loss(row[None], np.array([label]))[0])
+  assert abs(fast - exact) < 1e-4 * (1 + exact)
+  if planted != label:
+    capped = z.at[0, planted].set(row[label] + np.float32(cap) + excess)
+    fast = float(losses._label_shifted_loss(capped, z_label, off, cap)[0])
+    assert fast >= on * cap - 1.0
+
+
+def test_vmapped_loss_with_one_overflowing_member_has_finite_gradients():
+  # Under vmap, lax.cond runs both paths and discards one; the discarded one
+  # must not leak inf * 0 = NaN into the gradient.
+  logits = jnp.zeros((2, 4, 10)).at[1, 0, 3].set(500.0)
+  labels = jnp.zeros((2, 4), jnp.int32)
+  loss = jax.vmap(dp.dual_process_loss)(logits, labels)
+  np.testing.assert_allclose(loss, reference_dual_loss(logits, labels), rtol=1e-6)
+  grad = jax.grad(lambda z: jax.vmap(dp.dual_process_loss)(z, labels).sum())(logits)
+  want = special.softmax(np.asarray(logits, np.float64), -1) - np.asarray(
+      dp.equilibrium_targets(labels, 10))
+  np.testing.assert_allclose(grad, want, atol=1e-6)
+
+
 def test_nan_propagates_to_its_own_example_only():
   logits = jnp.zeros((3, 4)).at[1, 2].set(jnp.nan)
   labels = jnp.array([0, 1, 2])
