@@ -231,6 +231,11 @@ def dual_process_loss(logits: chex.Array, labels: chex.Array, axis: int = -1) ->
   logits = _check_logits(fn, logits)
   logits = jnp.moveaxis(logits, axis, -1)
   labels = _check_labels(fn, labels, logits)
+  return _dual_process_loss_last_axis(logits, labels)
+
+
+@jax.jit  # also keeps eager calls from recompiling the cond's branches every time
+def _dual_process_loss_last_axis(logits: jax.Array, labels: jax.Array) -> jax.Array:
   num_classes = logits.shape[-1]
   on, off = _equilibrium_weights(num_classes)
   z = logits.astype(_compute_dtype(logits))

@@ -12,6 +12,7 @@ import statistics
 
 from experiments import cli, data, optimizers, outputs, plots
 from experiments.config import ExperimentConfig
+from experiments.devices import maybe_initialize_distributed
 from experiments.run import train_and_evaluate
 
 
@@ -75,6 +76,7 @@ def main(argv=None) -> int:
   args = cli.parser_for("python -m experiments.compare", __doc__).parse_args(argv)
   with cli.exit_codes():
     config = cli.load_config(args, "compare", "configs/compare_digits.yaml")
+    maybe_initialize_distributed()
     dataset = data.load(config.dataset)
     out = outputs.prepare(args.out, config, "compare", force=True)
     rows = compare(config, dataset, out)

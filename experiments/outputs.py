@@ -1,4 +1,9 @@
-"""Output folders and files: written atomically, never silently overwritten."""
+"""Output folders and files: written atomically, never silently overwritten.
+
+In a multi-host job every process computes the same summaries, and only
+process 0 writes them (checkpoints are the exception: Orbax has every process
+write its own shards), so ``--out`` must be a folder all hosts share.
+"""
 
 from __future__ import annotations
 
@@ -41,8 +46,16 @@ def prepare(out, config, prefix: str, force: bool = False) -> pathlib.Path:
   return out
 
 
+def is_writer() -> bool:
+  """Whether this process writes the output files: process 0 of a multi-host job."""
+  import jax
+  return jax.process_index() == 0
+
+
 def write_text(path: pathlib.Path, text: str) -> None:
   """Writes via a temporary file and a rename, so a reader never sees half a file."""
+  if not is_writer():
+    return
   path = pathlib.Path(path)
   fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
   try:
@@ -92,12 +105,12 @@ class MetricsLog:
     self.records = kept
 
   def append(self, records: list[dict]) -> None:
-    if not records:
+    self.records.extend(records)
+    if not records or not is_writer():
       return
     with open(self.path, "a") as f:
       f.write("".join(json.dumps(r, default=_plain) + "\n" for r in records))
       f.flush()
-    self.records.extend(records)
 
 
 def versions() -> dict:

@@ -11,6 +11,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from dualprocess import theory  # noqa: E402
+from experiments import outputs  # noqa: E402
+
+
+def _save(fig, path) -> None:
+  if outputs.is_writer():
+    fig.savefig(path, dpi=110)
+  plt.close(fig)
 
 
 def curves(records, path, loss_name: str, num_classes: int, title: str = "") -> None:
@@ -36,8 +43,7 @@ def curves(records, path, loss_name: str, num_classes: int, title: str = "") -> 
   right.legend(fontsize=8)
   fig.suptitle(title)
   fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  _save(fig, path)
 
 
 def comparison(rows, path, title: str = "") -> None:
@@ -54,8 +60,7 @@ def comparison(rows, path, title: str = "") -> None:
   low = min(means) if means else 0.0
   ax.set(xlabel="test accuracy (mean over seeds)", xlim=(max(0.0, low - 0.1), 1.0), title=title)
   fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  _save(fig, path)
 
 
 def landscape(learning_rates, momenta, accuracy, path, marks, title: str = "") -> None:
@@ -81,8 +86,7 @@ def landscape(learning_rates, momenta, accuracy, path, marks, title: str = "") -
   ax.set(xlabel="log10 learning rate", ylabel="momentum", title=title)
   ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3)
   fig.tight_layout()
-  fig.savefig(path, dpi=110)
-  plt.close(fig)
+  _save(fig, path)
 
 
 def _edges(centers: np.ndarray) -> np.ndarray:

@@ -8,7 +8,6 @@ the same ``--out`` resumes from the newest complete checkpoint.
 from __future__ import annotations
 
 import math
-import os
 import pathlib
 import time
 from typing import Optional
@@ -20,44 +19,15 @@ import optax
 from experiments import checkpoint, cli, data, models, optimizers, outputs, plots
 from experiments import train as train_lib
 from experiments.config import ConfigError, ExperimentConfig
+from experiments.devices import (
+  maybe_initialize_distributed,
+  place,
+  select_devices,
+  to_host,
+)
 
 # Large enough never to let a non-finite update through in a real run.
 _MAX_SKIPPED_IN_A_ROW = 2**31 - 1
-
-
-def maybe_initialize_distributed() -> None:
-  """Joins a multi-host run when JAX_COORDINATOR_ADDRESS names the coordinator."""
-  address = os.environ.get("JAX_COORDINATOR_ADDRESS")
-  if address and not jax.distributed.is_initialized():
-    jax.distributed.initialize(coordinator_address=address,
-                               num_processes=int(os.environ["JAX_NUM_PROCESSES"]),
-                               process_id=int(os.environ["JAX_PROCESS_ID"]))
-
-
-def select_devices(config: ExperimentConfig) -> list:
-  available = jax.devices()
-  wanted = len(available) if config.train.devices == "all" else config.train.devices
-  if wanted > len(available):
-    raise ConfigError(f"config key 'train.devices': {wanted} requested but only "
-                      f"{len(available)} available ({jax.default_backend()}); use 1..."
-                      f"{len(available)} or 'all'")
-  if config.train.batch_size % wanted:
-    raise ConfigError(f"config key 'train.batch_size': {config.train.batch_size} must be "
-                      f"divisible by the {wanted} devices of train.devices")
-  return available[:wanted]
-
-
-def place(tree, sharding):
-  """Puts host arrays on the mesh; each process supplies the slices it holds."""
-  def put(leaf):
-    leaf = np.asarray(leaf)
-    return jax.make_array_from_callback(leaf.shape, sharding, lambda index: leaf[index])
-  return jax.tree.map(put, tree)
-
-
-def to_host(tree):
-  """Replicated device values as numpy (works for multi-host arrays too)."""
-  return jax.tree.map(lambda a: np.asarray(a.addressable_data(0)), tree)
 
 
 def build_optimizer(config: ExperimentConfig) -> optax.GradientTransformation:

@@ -10,6 +10,7 @@ non-finite and no other. Writes ``sweep.json`` and ``landscape.png``.
 
 from __future__ import annotations
 
+import collections
 import math
 import statistics
 import time
@@ -25,6 +26,7 @@ from dualprocess import theory
 from experiments import cli, data, models, outputs, plots
 from experiments import train as train_lib
 from experiments.config import ExperimentConfig
+from experiments.devices import gather, maybe_initialize_distributed, place, select_devices
 
 
 class Cell(NamedTuple):
@@ -64,7 +66,16 @@ def injected_optimizer() -> optax.GradientTransformation:
 
 def train_cells(config: ExperimentConfig, dataset: data.Dataset, cells: list[Cell],
                 chunk_size=None) -> list[dict]:
-  """Trains ``cells`` in vmapped chunks; returns one result per cell, in order."""
+  """Trains ``cells`` in vmapped chunks; returns one result per cell, in order.
+
+  With ``train.devices`` above one, each chunk's cells are split over the
+  devices (the data is replicated): cells never talk to each other, so the
+  devices never do either.
+  """
+  devices = select_devices(config, split_batch=False)
+  mesh = jax.sharding.Mesh(np.array(devices), ("cells",))
+  by_cell = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("cells"))
+  replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
   tx = injected_optimizer()
   seeds = sorted({c.seed for c in cells})
   params_by_seed = {}
@@ -99,26 +110,38 @@ def train_cells(config: ExperimentConfig, dataset: data.Dataset, cells: list[Cel
     params_finite = jax.vmap(train_lib.all_finite)(states.params)
     return tests, final_losses[-1], jnp.all(finite, axis=0) & params_finite
 
-  arrays = [jnp.asarray(a) for a in (dataset.train_x, dataset.train_y, dataset.test_x,
-                                     dataset.test_y)]
+  arrays = place([dataset.train_x, dataset.train_y, dataset.test_x, dataset.test_y],
+                 replicated)
   size = chunk_size or len(cells)
+  size = -(-size // len(devices)) * len(devices)  # whole lanes on every device
   results = []
   for start in range(0, len(cells), size):
     chunk = cells[start:start + size]
     padded = chunk + [chunk[-1]] * (size - len(chunk))  # one shape, one compilation
-    params = jax.tree.map(lambda *leaves: jnp.stack(leaves),
+    params = jax.tree.map(lambda *leaves: np.stack(leaves),
                           *[params_by_seed[c.seed] for c in padded])
-    tests, final_loss, finite = jax.device_get(run_chunk(
-        params, jnp.asarray([c.learning_rate for c in padded], jnp.float32),
-        jnp.asarray([c.momentum for c in padded], jnp.float32),
-        jnp.asarray([c.seed for c in padded]), *arrays))
+    lanes = place((params, np.asarray([c.learning_rate for c in padded], np.float32),
+                   np.asarray([c.momentum for c in padded], np.float32),
+                   np.asarray([c.seed for c in padded])), by_cell)
+    outputs_on_devices = run_chunk(*lanes, *arrays)
+    device_of_lane = lane_devices(outputs_on_devices[2])
+    tests, final_loss, finite = gather(outputs_on_devices)
     for i, cell in enumerate(chunk):
       diverged = not bool(finite[i])
-      results.append({"cell": cell, "diverged": diverged,
+      results.append({"cell": cell, "diverged": diverged, "device": device_of_lane[i],
                       "test_accuracy": None if diverged else float(tests["test_accuracy"][i]),
                       "test_loss": None if diverged else float(tests["test_loss"][i]),
                       "final_loss": None if diverged else float(final_loss[i])})
   return results
+
+
+def lane_devices(per_lane: jax.Array) -> list[int]:
+  """The id of the device that computed each lane of a per-lane output."""
+  owner = [None] * per_lane.shape[0]
+  for device, (lanes,) in per_lane.sharding.devices_indices_map(per_lane.shape).items():
+    for lane in range(*lanes.indices(per_lane.shape[0])):
+      owner[lane] = device.id
+  return owner
 
 
 def aggregate(results: list[dict]) -> list[dict]:
@@ -141,7 +164,8 @@ def aggregate(results: list[dict]) -> list[dict]:
 def sweep(config: ExperimentConfig, dataset: data.Dataset, out) -> dict:
   tic = time.perf_counter()
   cells = all_cells(config)
-  entries = aggregate(train_cells(config, dataset, cells, config.sweep.chunk_size))
+  results = train_cells(config, dataset, cells, config.sweep.chunk_size)
+  entries = aggregate(results)
   lrs, momenta = grid(config)
   by_pair = {(e["learning_rate"], e["momentum"]): e for e in entries}
   references = {name: by_pair[pair] for name, pair in reference_points().items()}
@@ -151,6 +175,9 @@ def sweep(config: ExperimentConfig, dataset: data.Dataset, out) -> dict:
   result = {"cells": grid_entries, "derived": references["derived"],
             "references": references, "best_grid_cell": best,
             "num_cells_trained": len(cells), "epochs": config.train.epochs,
+            "num_devices": len(select_devices(config, split_batch=False)),
+            "cells_per_device": dict(sorted(collections.Counter(
+                str(r["device"]) for r in results).items())),
             "wall_time_s": time.perf_counter() - tic, "versions": outputs.versions()}
   outputs.write_json(out / "sweep.json", result)
   accuracy = [[by_pair[(lr, m)]["mean_test_accuracy"] for lr in lrs] for m in momenta]
@@ -168,6 +195,7 @@ def main(argv=None) -> int:
   args = cli.parser_for("python -m experiments.sweep", __doc__).parse_args(argv)
   with cli.exit_codes():
     config = cli.load_config(args, "sweep", "configs/sweep_digits.yaml")
+    maybe_initialize_distributed()
     dataset = data.load(config.dataset)
     out = outputs.prepare(args.out, config, "sweep", force=True)
     result = sweep(config, dataset, out)

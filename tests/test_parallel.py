@@ -55,3 +55,39 @@ def test_four_host_devices_match_one():
   # Reductions split over devices round differently; three epochs stay within noise.
   assert abs(one["test_accuracy"] - four["test_accuracy"]) <= 0.02
   assert abs(one["test_loss"] - four["test_loss"]) <= 0.02
+
+
+SWEEP_SCRIPT = r"""
+import json
+from experiments import config as config_lib, data, sweep
+
+overrides = ["dataset.limit_train=256", "model.hidden_sizes=[16]", "train.epochs=2",
+             "train.batch_size=32", "sweep.learning_rates.num=3", "sweep.momenta=[0.0,0.9]",
+             "sweep.seeds=[0]"]
+results = {}
+for devices in (1, 4):
+  config = config_lib.load("configs/sweep_digits.yaml", overrides + [f"train.devices={devices}"])
+  cells = sweep.all_cells(config)
+  results[devices] = [dict(r, cell=list(r["cell"]))
+                      for r in sweep.train_cells(config, data.load(config.dataset), cells)]
+print(json.dumps(results))
+"""
+
+
+def test_sweep_cells_split_over_four_host_devices_match_one():
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
+             JAX_PLATFORMS="cpu")
+  completed = subprocess.run([sys.executable, "-c", SWEEP_SCRIPT], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=600)
+  assert completed.returncode == 0, completed.stderr[-3000:]
+  result = json.loads(completed.stdout.strip().splitlines()[-1])
+  one, four = result["1"], result["4"]
+  assert len(one) == len(four) == 9  # 3 x 2 grid + 3 reference pairs, one seed
+  assert {r["device"] for r in one} == {0}
+  # 9 cells padded to 12 lanes, 3 per device: devices 0-2 hold real cells.
+  assert sorted(r["device"] for r in four) == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+  for a, b in zip(one, four, strict=True):
+    assert a["cell"] == b["cell"] and a["diverged"] == b["diverged"]
+    if not a["diverged"]:
+      assert abs(a["test_accuracy"] - b["test_accuracy"]) <= 1e-6
+      assert abs(a["final_loss"] - b["final_loss"]) <= 1e-4 * (1 + abs(a["final_loss"]))
