@@ -244,15 +244,12 @@ def _dual_process_loss_last_axis(logits: jax.Array, labels: jax.Array) -> jax.Ar
   # by the label's logit needs no pass for the row max; it is exact unless some
   # z_k - z_y is large enough to overflow exp. Both paths are in closed form.
   cap = _exp_cap(z.dtype, num_classes)
-  if cap > 1.0:
-    fast = _label_shifted_loss(z, z_label, off, cap)
-    # The clamped loss of a row with any z_k - z_y >= cap is at least on * cap
-    # (see _label_shifted_loss), so rows below that bound were never clamped.
-    # Rounding in L is far below the margin of one nat.
-    exact = jnp.all(fast < on * cap - 1.0)
-    loss = jax.lax.cond(exact, lambda: fast, lambda: _max_shifted_loss(z, z_label, off))
-  else:
-    loss = _max_shifted_loss(z, z_label, off)
+  fast = _label_shifted_loss(z, z_label, off, cap)
+  # The clamped loss of a row with any z_k - z_y >= cap is at least on * cap
+  # (see _label_shifted_loss), so rows below that bound were never clamped.
+  # Rounding in L is far below the margin of one nat. NaN rows fail the test.
+  exact = jnp.all(fast < on * cap - 1.0)
+  loss = jax.lax.cond(exact, lambda: fast, lambda: _max_shifted_loss(z, z_label, off))
   out_of_range = (labels < 0) | (labels >= num_classes)
   return jnp.where(out_of_range, jnp.nan, loss)
 

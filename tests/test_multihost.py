@@ -11,7 +11,10 @@ import socket
 import subprocess
 import sys
 
+import jax
 import pytest
+
+from experiments import run, sweep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--set", "dataset.limit_train=256", "--set", "model.hidden_sizes=[16]",
@@ -37,15 +40,14 @@ def free_port() -> int:
 
 
 def launch(out, num_processes: int) -> None:
-  """Runs SCRIPT as one job of ``num_processes`` processes."""
+  """Runs SCRIPT as one job of ``num_processes`` processes, one CPU device each."""
   address = f"localhost:{free_port()}"
   processes = []
   for process_id in range(num_processes):
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     env.pop("XLA_FLAGS", None)  # one CPU device per process
-    if num_processes > 1:
-      env.update(JAX_COORDINATOR_ADDRESS=address, JAX_NUM_PROCESSES=str(num_processes),
-                 JAX_PROCESS_ID=str(process_id))
+    env.update(JAX_COORDINATOR_ADDRESS=address, JAX_NUM_PROCESSES=str(num_processes),
+               JAX_PROCESS_ID=str(process_id))
     processes.append(subprocess.Popen([sys.executable, "-c", SCRIPT, str(out), *TINY],
                                       cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, text=True))
@@ -56,9 +58,12 @@ def launch(out, num_processes: int) -> None:
 
 @pytest.fixture(scope="module")
 def jobs(tmp_path_factory):
+  assert len(jax.devices()) == 1 and jax.process_count() == 1
   base = tmp_path_factory.mktemp("multihost")
   launch(base / "two", 2)
-  launch(base / "one", 1)
+  # The one-process reference runs here, in the test's own process.
+  assert run.main([*TINY, "--out", str(base / "one" / "run")]) == 0
+  assert sweep.main([*TINY, *GRID, "--out", str(base / "one" / "sweep")]) == 0
   return base
 
 

@@ -78,6 +78,22 @@ def test_equals_sgd_eagerly_and_with_accumulator_dtype():
                                                 accumulator_dtype=jnp.bfloat16)))
 
 
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_compiled_update_costs_exactly_what_sgd_costs(nesterov):
+  # The same flops and bytes as optax.sgd's compiled update: whatever ratio
+  # benchmarks/update_overhead.py measures beyond 1 is the machine's noise.
+  params = {"w": jnp.ones((64, 32)), "b": jnp.ones(32)}
+  hp = theory.derived_hyperparameters()
+  costs = []
+  for tx in (dp.dual_process(nesterov=nesterov),
+             optax.sgd(hp.learning_rate, hp.momentum, nesterov=nesterov)):
+    compiled = jax.jit(tx.update).lower(params, tx.init(params), params).compile()
+    cost = compiled.cost_analysis()
+    costs.append((cost["flops"], cost["bytes accessed"]))
+  assert costs[0] == costs[1]
+  assert costs[0][0] > 0
+
+
 def test_update_is_the_backprop_rule_with_momentum():
   # dw_t = mu dw_{t-1} - eta g_t, written out by hand for a constant gradient.
   tx = dp.dual_process()

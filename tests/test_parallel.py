@@ -5,12 +5,14 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 SCRIPT = r"""
 import dataclasses, json
 import jax, numpy as np
-from experiments import config as config_lib, data, models, run, train as train_lib
+from experiments import config as config_lib, data, models, run, sweep, train as train_lib
 import optax
 
 assert len(jax.devices()) == 4, jax.devices()
@@ -35,18 +37,33 @@ replicated = jax.device_put(state, train_lib.replicated(mesh))
 sharded, sharded_metrics = sharded_step(replicated, x, y)
 step_diff = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
                 for a, b in zip(jax.tree.leaves(plain.params), jax.tree.leaves(sharded.params)))
+
+# The sweep splits cells, not batches, over the devices.
+overrides = ["dataset.limit_train=256", "model.hidden_sizes=[16]", "train.epochs=2",
+             "train.batch_size=32", "sweep.learning_rates.num=3", "sweep.momenta=[0.0,0.9]",
+             "sweep.seeds=[0]"]
+sweeps = {}
+for devices in (1, 4):
+  c = config_lib.load("configs/sweep_digits.yaml", overrides + [f"train.devices={devices}"])
+  sweeps[devices] = [dict(r, cell=list(r["cell"]))
+                     for r in sweep.train_cells(c, data.load(c.dataset), sweep.all_cells(c))]
 print(json.dumps({"one": results[1], "four": results[4], "step_diff": step_diff,
-                  "loss_diff": abs(float(plain_metrics["loss"]) - float(sharded_metrics["loss"]))}))
+                  "loss_diff": abs(float(plain_metrics["loss"]) - float(sharded_metrics["loss"])),
+                  "sweep_one": sweeps[1], "sweep_four": sweeps[4]}))
 """
 
 
-def test_four_host_devices_match_one():
+@pytest.fixture(scope="module")
+def result():
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
              JAX_PLATFORMS="cpu")
   completed = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env,
                              capture_output=True, text=True, timeout=600)
   assert completed.returncode == 0, completed.stderr[-3000:]
-  result = json.loads(completed.stdout.strip().splitlines()[-1])
+  return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def test_four_host_devices_match_one(result):
   one, four = result["one"], result["four"]
   assert one["num_devices"] == 1 and four["num_devices"] == 4
   assert one["steps"] == four["steps"]  # the global batch means the same thing
@@ -57,31 +74,9 @@ def test_four_host_devices_match_one():
   assert abs(one["test_loss"] - four["test_loss"]) <= 0.02
 
 
-SWEEP_SCRIPT = r"""
-import json
-from experiments import config as config_lib, data, sweep
 
-overrides = ["dataset.limit_train=256", "model.hidden_sizes=[16]", "train.epochs=2",
-             "train.batch_size=32", "sweep.learning_rates.num=3", "sweep.momenta=[0.0,0.9]",
-             "sweep.seeds=[0]"]
-results = {}
-for devices in (1, 4):
-  config = config_lib.load("configs/sweep_digits.yaml", overrides + [f"train.devices={devices}"])
-  cells = sweep.all_cells(config)
-  results[devices] = [dict(r, cell=list(r["cell"]))
-                      for r in sweep.train_cells(config, data.load(config.dataset), cells)]
-print(json.dumps(results))
-"""
-
-
-def test_sweep_cells_split_over_four_host_devices_match_one():
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
-             JAX_PLATFORMS="cpu")
-  completed = subprocess.run([sys.executable, "-c", SWEEP_SCRIPT], cwd=ROOT, env=env,
-                             capture_output=True, text=True, timeout=600)
-  assert completed.returncode == 0, completed.stderr[-3000:]
-  result = json.loads(completed.stdout.strip().splitlines()[-1])
-  one, four = result["1"], result["4"]
+def test_sweep_cells_split_over_four_host_devices_match_one(result):
+  one, four = result["sweep_one"], result["sweep_four"]
   assert len(one) == len(four) == 9  # 3 x 2 grid + 3 reference pairs, one seed
   assert {r["device"] for r in one} == {0}
   # 9 cells padded to 12 lanes, 3 per device: devices 0-2 hold real cells.
