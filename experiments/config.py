@@ -173,7 +173,9 @@ class SweepConfig:
   learning_rates: LogRange = LogRange()
   momenta: tuple[float, ...] = (0.0, 0.5, 0.9, 0.95, 0.99)
   seeds: tuple[int, ...] = (0, 1, 2)
-  chunk_size: Optional[int] = None  # cells trained at once; None: all of them
+  # Cells trained at once; None: all of them. Either way a chunk that runs
+  # out of device memory is retried at half the size.
+  chunk_size: Optional[int] = None
 
   def validate(self, key):
     for i, m in enumerate(self.momenta):

@@ -14,7 +14,7 @@ import collections
 import math
 import statistics
 import time
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -25,7 +25,7 @@ import dualprocess
 from dualprocess import theory
 from experiments import cli, data, models, outputs, plots
 from experiments import train as train_lib
-from experiments.config import ExperimentConfig
+from experiments.config import ConfigError, ExperimentConfig
 from experiments.devices import gather, maybe_initialize_distributed, place, select_devices
 
 
@@ -112,11 +112,8 @@ def train_cells(config: ExperimentConfig, dataset: data.Dataset, cells: list[Cel
 
   arrays = place([dataset.train_x, dataset.train_y, dataset.test_x, dataset.test_y],
                  replicated)
-  size = chunk_size or len(cells)
-  size = -(-size // len(devices)) * len(devices)  # whole lanes on every device
-  results = []
-  for start in range(0, len(cells), size):
-    chunk = cells[start:start + size]
+
+  def train_chunk(chunk: list[Cell], size: int) -> list[dict]:
     padded = chunk + [chunk[-1]] * (size - len(chunk))  # one shape, one compilation
     params = jax.tree.map(lambda *leaves: np.stack(leaves),
                           *[params_by_seed[c.seed] for c in padded])
@@ -126,12 +123,45 @@ def train_cells(config: ExperimentConfig, dataset: data.Dataset, cells: list[Cel
     outputs_on_devices = run_chunk(*lanes, *arrays)
     device_of_lane = lane_devices(outputs_on_devices[2])
     tests, final_loss, finite = gather(outputs_on_devices)
+    results = []
     for i, cell in enumerate(chunk):
       diverged = not bool(finite[i])
       results.append({"cell": cell, "diverged": diverged, "device": device_of_lane[i],
                       "test_accuracy": None if diverged else float(tests["test_accuracy"][i]),
                       "test_loss": None if diverged else float(tests["test_loss"][i]),
-                      "final_loss": None if diverged else float(final_loss[i])})
+                      "final_loss": None if diverged else float(final_loss[i]),
+                      "chunk_size": size})
+    return results
+
+  return in_chunks(cells, chunk_size or len(cells), len(devices), train_chunk)
+
+
+def in_chunks(cells: list[Cell], size: int, lanes_per_step: int,
+              train_chunk: Callable[[list[Cell], int], list[dict]]) -> list[dict]:
+  """Trains ``cells`` ``size`` at a time, halving ``size`` when a chunk runs out of memory.
+
+  ``size`` is kept a multiple of ``lanes_per_step`` (the devices) so every
+  device gets whole lanes. A chunk that fails for lack of device memory leaves
+  nothing behind and is retried, smaller, from the same cell.
+  """
+  def whole_lanes(n: int) -> int:
+    return max(lanes_per_step, -(-n // lanes_per_step) * lanes_per_step)
+
+  size = whole_lanes(size)
+  results = []
+  while len(results) < len(cells):
+    chunk = cells[len(results):len(results) + size]
+    try:
+      results.extend(train_chunk(chunk, size))
+    except jax.errors.JaxRuntimeError as error:
+      if "RESOURCE_EXHAUSTED" not in str(error):
+        raise
+      if size == lanes_per_step:
+        raise ConfigError(
+            f"config key 'sweep.chunk_size': out of device memory even with {size} cell(s) "
+            f"per chunk ({jax.devices()[0].device_kind}); use a smaller model, "
+            "train.batch_size or dataset") from None
+      size = whole_lanes(size // 2)
   return results
 
 
@@ -178,6 +208,7 @@ def sweep(config: ExperimentConfig, dataset: data.Dataset, out) -> dict:
             "num_devices": len(select_devices(config, split_batch=False)),
             "cells_per_device": dict(sorted(collections.Counter(
                 str(r["device"]) for r in results).items())),
+            "chunk_sizes": sorted({r["chunk_size"] for r in results}),
             "wall_time_s": time.perf_counter() - tic, "versions": outputs.versions()}
   outputs.write_json(out / "sweep.json", result)
   accuracy = [[by_pair[(lr, m)]["mean_test_accuracy"] for lr in lrs] for m in momenta]

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 
+import jax
 import pytest
 
 from experiments import config as config_lib
@@ -55,3 +56,36 @@ def test_sweep_without_section_exits_2(capsys):
     sweep.main(["--set", "train.epochs=1"])
   assert exit_info.value.code == 2
   assert "config key 'sweep': missing" in capsys.readouterr().err
+
+
+def out_of_memory_above(limit, calls):
+  """A stand-in for a chunk's training that runs out of memory above ``limit`` lanes."""
+  def train_chunk(chunk, size):
+    calls.append(size)
+    if size > limit:
+      raise jax.errors.JaxRuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to "
+                                       f"allocate {size} GiB")
+    return [{"cell": cell, "chunk_size": size} for cell in chunk]
+  return train_chunk
+
+
+def test_a_chunk_out_of_memory_is_retried_at_half_the_size():
+  cells = [sweep.Cell(float(i), 0.9, 0) for i in range(10)]
+  calls = []
+  results = sweep.in_chunks(cells, 10, 2, out_of_memory_above(4, calls))
+  assert [r["cell"] for r in results] == cells  # each cell once, in order
+  # 10 fails, 5 rounds up to 6 whole lanes of 2 and fails, then 4 fits for all.
+  assert calls == [10, 6, 4, 4, 4]
+  assert {r["chunk_size"] for r in results} == {4}
+
+
+def test_out_of_memory_at_the_smallest_chunk_is_one_line_naming_the_key():
+  with pytest.raises(config_lib.ConfigError, match="'sweep.chunk_size': out of device memory"):
+    sweep.in_chunks([sweep.Cell(1.0, 0.9, 0)] * 3, 3, 1, out_of_memory_above(0, []))
+
+
+def test_other_runtime_errors_are_not_retried():
+  def broken(chunk, size):
+    raise jax.errors.JaxRuntimeError("INTERNAL: something else")
+  with pytest.raises(jax.errors.JaxRuntimeError, match="INTERNAL"):
+    sweep.in_chunks([sweep.Cell(1.0, 0.9, 0)] * 3, 3, 1, broken)
