@@ -14,7 +14,8 @@ import collections
 import math
 import statistics
 import time
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -26,7 +27,12 @@ from dualprocess import theory
 from experiments import cli, data, models, outputs, plots
 from experiments import train as train_lib
 from experiments.config import ConfigError, ExperimentConfig
-from experiments.devices import gather, maybe_initialize_distributed, place, select_devices
+from experiments.devices import (
+  gather,
+  maybe_initialize_distributed,
+  place,
+  select_devices,
+)
 
 
 class Cell(NamedTuple):

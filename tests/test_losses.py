@@ -15,7 +15,6 @@ from scipy import special, stats
 import dualprocess as dp
 from dualprocess import theory
 
-
 # A few shapes only: each new shape is a new compilation.
 SHAPES = st.sampled_from([(1, 2), (4, 3), (5, 10)])
 jit_decomposition = jax.jit(dp.cross_entropy_decomposition)

@@ -24,13 +24,13 @@ GRID = ["configs/sweep_digits.yaml", "--set", "sweep.learning_rates.num=2",
         "--set", "sweep.momenta=[0.9]", "--set", "sweep.seeds=[0]"]
 # Both command-line entry points, one after the other in the same processes
 # (each starting a process costs seconds).
-SCRIPT = r"""
+SCRIPT = rf"""
 import sys
 from experiments import run, sweep
 out = sys.argv[1]
 assert run.main(sys.argv[2:] + ["--out", out + "/run"]) == 0
-assert sweep.main(sys.argv[2:] + {grid!r} + ["--out", out + "/sweep"]) == 0
-""".format(grid=GRID)
+assert sweep.main(sys.argv[2:] + {GRID!r} + ["--out", out + "/sweep"]) == 0
+"""
 
 
 def free_port() -> int:
@@ -88,3 +88,14 @@ def test_two_process_sweep_splits_cells_and_matches_one_process(jobs):
   for a, b in zip(one["cells"], two["cells"], strict=True):
     assert (a["learning_rate"], a["momentum"]) == (b["learning_rate"], b["momentum"])
     assert a["test_accuracy"] == b["test_accuracy"]
+
+
+def test_a_malformed_launch_environment_is_one_line_and_exit_2(monkeypatch, capsys):
+  monkeypatch.setenv("JAX_COORDINATOR_ADDRESS", "localhost:1")
+  monkeypatch.setenv("JAX_NUM_PROCESSES", "two")
+  monkeypatch.setenv("JAX_PROCESS_ID", "0")
+  with pytest.raises(SystemExit) as exit_info:
+    run.main(TINY)
+  assert exit_info.value.code == 2
+  err = capsys.readouterr().err.strip().splitlines()
+  assert len(err) == 1 and "JAX_NUM_PROCESSES" in err[0] and "'two'" in err[0]
