@@ -201,9 +201,10 @@ def dual_process_loss(logits: chex.Array, labels: chex.Array, axis: int = -1) ->
 
   one logsumexp and one sum over the logits; the target is never built. Both
   are taken in one fused pass with each row shifted by its label's logit; a
-  batch where some :math:`z_k - z_y` comes near overflowing ``exp`` is redone
-  with the row max as the shift (``lax.cond``; under ``vmap`` both run). Its
-  minimum over ``z`` is the entropy floor ``H(t_y)``, reached exactly when
+  batch where some :math:`\exp(z_k - z_y)` overflows is redone with the row
+  max as the shift (``lax.cond``; under ``vmap`` both run). Gradients, of any
+  order and in either mode, are those of the max-shifted form,
+  :math:`\nabla_z L = \mathrm{softmax}(z) - t_y`. Its minimum over ``z`` is the entropy floor ``H(t_y)``, reached exactly when
   ``softmax(z) = t_y``. Labels outside ``[0, K)`` raise when known eagerly and
   give NaN under ``jit``.
 
@@ -237,46 +238,51 @@ def dual_process_loss(logits: chex.Array, labels: chex.Array, axis: int = -1) ->
 @jax.jit  # also keeps eager calls from recompiling the cond's branches every time
 def _dual_process_loss_last_axis(logits: jax.Array, labels: jax.Array) -> jax.Array:
   num_classes = logits.shape[-1]
-  on, off = _equilibrium_weights(num_classes)
   z = logits.astype(_compute_dtype(logits))
-  z_label = jnp.take_along_axis(z, labels[..., None], axis=-1, mode="clip")
-  # The weights sum to one, so L is unchanged by a shift of each row. Shifting
-  # by the label's logit needs no pass for the row max; it is exact unless some
-  # z_k - z_y is large enough to overflow exp. Both paths are in closed form.
-  cap = _exp_cap(z.dtype, num_classes)
-  fast = _label_shifted_loss(z, z_label, off, cap)
-  # The clamped loss of a row with any z_k - z_y >= cap is at least on * cap
-  # (see _label_shifted_loss), so rows below that bound were never clamped.
-  # Rounding in L is far below the margin of one nat. NaN rows fail the test.
-  exact = jnp.all(fast < on * cap - 1.0)
-  loss = jax.lax.cond(exact, lambda: fast, lambda: _max_shifted_loss(z, z_label, off))
+  loss = _equilibrium_cross_entropy(z, labels)
   out_of_range = (labels < 0) | (labels >= num_classes)
   return jnp.where(out_of_range, jnp.nan, loss)
 
 
-def _exp_cap(dtype, num_classes: int) -> float:
-  """The largest c with ``num_classes * exp(c)`` finite in ``dtype``, less one."""
-  return float(np.log(np.finfo(dtype).max) - np.log(num_classes) - 1.0)
+@jax.custom_jvp
+def _equilibrium_cross_entropy(z: jax.Array, labels: jax.Array) -> jax.Array:
+  """``L`` per row: one fused pass when it cannot overflow, the max-shifted form if not."""
+  # The weights sum to one, so L is unchanged by a shift of each row. Shifted
+  # by the label's logit, both sums take one pass and no row max is needed; it
+  # is exact whenever it is finite, i.e. unless some exp(z_k - z_y) overflows
+  # (or the row holds a NaN, which the max-shifted form keeps in that row).
+  fast = _label_shifted_loss(z, labels)
+  return jax.lax.cond(jnp.all(jnp.isfinite(fast)), lambda: fast,
+                      lambda: _max_shifted_loss(z, labels))
 
 
-def _label_shifted_loss(z, z_label, off: float, cap: float) -> jax.Array:
-  r"""``L`` with each row shifted by its label's logit, differences capped at ``cap``.
+@_equilibrium_cross_entropy.defjvp
+def _equilibrium_cross_entropy_jvp(primals, tangents):
+  # Derivatives come from the max-shifted form alone: its gradient is
+  # softmax(z) - t in one pass, and no cond (whose untaken branch could hold an
+  # overflow) is ever differentiated, under vmap or not. The labels have none.
+  z, labels = primals
+  return jax.jvp(lambda z: _max_shifted_loss(z, labels), (z,), (tangents[0],))
 
-  With :math:`d_k = \min(z_k - z_y, c)` this is :math:`\log\sum_k e^{d_k} -
-  r\sum_k d_k`, the loss of the capped logits, which is exact when no
-  difference reaches the cap, finite always (so a ``vmap``-ed ``cond`` that
-  discards it still has finite gradients), and otherwise at least
-  :math:`p\, c` since :math:`L \ge -p \log q_y \ge p \max_k d_k`. The two
-  sums are written on ``z - z_y`` and ``z_y - z`` so that XLA fuses them into
-  one pass over the logits rather than materializing the difference.
+
+def _label_shifted_loss(z: jax.Array, labels: jax.Array) -> jax.Array:
+  r"""``L`` shifted by the label's logit, :math:`\log\sum_k e^{z_k - z_y} + r\sum_k (z_y - z_k)`.
+
+  Exact whenever it is finite. The two sums are written on ``z - z_y`` and
+  ``z_y - z`` so that XLA fuses them into one pass over the logits rather than
+  materializing the difference.
   """
-  sum_exp = jnp.sum(jnp.exp(jnp.minimum(z - z_label, cap)), axis=-1)
-  sum_neg = jnp.sum(jnp.maximum(z_label - z, -cap), axis=-1)
+  off = _equilibrium_weights(z.shape[-1])[1]
+  z_label = jnp.take_along_axis(z, labels[..., None], axis=-1, mode="clip")
+  sum_exp = jnp.sum(jnp.exp(z - z_label), axis=-1)
+  sum_neg = jnp.sum(z_label - z, axis=-1)
   return jnp.log(sum_exp) + off * sum_neg
 
 
-def _max_shifted_loss(z, z_label, off: float) -> jax.Array:
+def _max_shifted_loss(z: jax.Array, labels: jax.Array) -> jax.Array:
   """``L`` with each row shifted by its max: one pass more, never overflows."""
+  off = _equilibrium_weights(z.shape[-1])[1]
+  z_label = jnp.take_along_axis(z, labels[..., None], axis=-1, mode="clip")
   z_max = jax.lax.stop_gradient(jnp.max(z, axis=-1, keepdims=True))
   log_partition = jnp.log(jnp.sum(jnp.exp(z - z_max), axis=-1))  # z - max <= 0 with a 0
   sum_neg = jnp.sum(z_label - z, axis=-1)

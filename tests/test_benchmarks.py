@@ -9,6 +9,7 @@ from benchmarks import loss_overhead, sweep_speedup, throughput, update_overhead
 
 @pytest.mark.parametrize("module, key", [
     (update_overhead, "ratio"), (loss_overhead, "decomposition_ratio"),
+    (loss_overhead, "dual_process_loss_gradient_ratio"),
     (sweep_speedup, "speedup"), (throughput, "ratio")])
 def test_smoke(module, key, capsys):
   result = module.main(["--smoke", "--json"])
