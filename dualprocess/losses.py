@@ -204,7 +204,9 @@ def dual_process_loss(logits: chex.Array, labels: chex.Array, axis: int = -1) ->
   batch where some :math:`\exp(z_k - z_y)` overflows is redone with the row
   max as the shift (``lax.cond``; under ``vmap`` both run). Gradients, of any
   order and in either mode, are those of the max-shifted form,
-  :math:`\nabla_z L = \mathrm{softmax}(z) - t_y`. Its minimum over ``z`` is the entropy floor ``H(t_y)``, reached exactly when
+  :math:`\nabla_z L = \mathrm{softmax}(z) - t_y`.
+
+  Its minimum over ``z`` is the entropy floor ``H(t_y)``, reached exactly when
   ``softmax(z) = t_y``. Labels outside ``[0, K)`` raise when known eagerly and
   give NaN under ``jit``.
 
