@@ -7,7 +7,9 @@ import contextlib
 import sys
 
 from experiments import config as config_lib
+from experiments import data, outputs
 from experiments.config import ConfigError
+from experiments.devices import maybe_initialize_distributed
 
 EXIT_USAGE = 2
 EXIT_DIVERGED = 3
@@ -54,6 +56,14 @@ def load_config(args, section: str = None, example: str = None):
     raise ConfigError(f"config key '{section}': missing; this command needs a {section} "
                       f"section (see {example})")
   return config
+
+
+def start(args, prefix: str, section: str = None, example: str = None, force: bool = True):
+  """Config, joined multi-host job, data and output folder: every command's prologue."""
+  config = load_config(args, section, example)
+  maybe_initialize_distributed()
+  dataset = data.load(config.dataset)
+  return config, dataset, outputs.prepare(args.out, config, prefix, force=force)
 
 
 class ArgumentParser(argparse.ArgumentParser):

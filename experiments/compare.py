@@ -10,9 +10,8 @@ from __future__ import annotations
 import dataclasses
 import statistics
 
-from experiments import cli, data, optimizers, outputs, plots
+from experiments import cli, optimizers, outputs, plots
 from experiments.config import ExperimentConfig
-from experiments.devices import maybe_initialize_distributed
 from experiments.run import train_and_evaluate
 
 
@@ -75,10 +74,7 @@ def compare(config: ExperimentConfig, dataset, out) -> list[dict]:
 def main(argv=None) -> int:
   args = cli.parser_for("python -m experiments.compare", __doc__).parse_args(argv)
   with cli.exit_codes():
-    config = cli.load_config(args, "compare", "configs/compare_digits.yaml")
-    maybe_initialize_distributed()
-    dataset = data.load(config.dataset)
-    out = outputs.prepare(args.out, config, "compare", force=True)
+    config, dataset, out = cli.start(args, "compare", "compare", "configs/compare_digits.yaml")
     rows = compare(config, dataset, out)
     print(markdown_table(rows))
     print(f"written to {out}")

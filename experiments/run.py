@@ -20,7 +20,6 @@ from experiments import checkpoint, cli, data, models, optimizers, outputs, plot
 from experiments import train as train_lib
 from experiments.config import ConfigError, ExperimentConfig
 from experiments.devices import (
-  maybe_initialize_distributed,
   place,
   select_devices,
   to_host,
@@ -207,10 +206,7 @@ def main(argv=None) -> int:
                       help="start over in an --out that holds a different config")
   args = parser.parse_args(argv)
   with cli.exit_codes():
-    config = cli.load_config(args)
-    maybe_initialize_distributed()
-    dataset = data.load(config.dataset)
-    out = outputs.prepare(args.out, config, "run", force=args.force)
+    config, dataset, out = cli.start(args, "run", force=args.force)
     if args.force:
       checkpoint.remove(out / "checkpoints")
     summary = train_and_evaluate(config, dataset, out)

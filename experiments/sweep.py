@@ -29,7 +29,6 @@ from experiments import train as train_lib
 from experiments.config import ConfigError, ExperimentConfig
 from experiments.devices import (
   gather,
-  maybe_initialize_distributed,
   place,
   select_devices,
 )
@@ -231,10 +230,7 @@ def sweep(config: ExperimentConfig, dataset: data.Dataset, out) -> dict:
 def main(argv=None) -> int:
   args = cli.parser_for("python -m experiments.sweep", __doc__).parse_args(argv)
   with cli.exit_codes():
-    config = cli.load_config(args, "sweep", "configs/sweep_digits.yaml")
-    maybe_initialize_distributed()
-    dataset = data.load(config.dataset)
-    out = outputs.prepare(args.out, config, "sweep", force=True)
+    config, dataset, out = cli.start(args, "sweep", "sweep", "configs/sweep_digits.yaml")
     result = sweep(config, dataset, out)
     best = result["best_grid_cell"]
     for name, entry in result["references"].items():
