@@ -29,7 +29,7 @@ def main(argv=None) -> dict:
   total = 10_000 if args.smoke else 10_000_000
   params = make_params(total)
   grads = jax.tree.map(lambda p: 0.01 * p, params)
-  hp = dualprocess.derived_hyperparameters()
+  hp = dualprocess.hyperparameters()  # the defaults of dual_process()
   fns = {}
   for name, tx in (("dual_process", dualprocess.dual_process()),
                    ("sgd", optax.sgd(hp.learning_rate, momentum=hp.momentum))):

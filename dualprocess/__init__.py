@@ -2,11 +2,14 @@
 
 Cross-entropy splits into an entropy process and a divergence process; their
 golden equilibrium gives a loss floor, a learning rate and a momentum weight.
-See ``docs/theory.md`` for what comes from the paper and what is this
-toolkit's formalization.
+The default update uses the author's reported pair (0.016, 0.874);
+``hyperparameters(name)`` gives it and the alternatives, each with its
+provenance. See ``docs/theory.md`` for what comes from the papers and what is
+this toolkit's formalization.
 """
 
-from dualprocess import theory
+from dualprocess import constants, theory
+from dualprocess.constants import Hyperparameters, hyperparameters, provenance
 from dualprocess.losses import (
     Decomposition,
     cross_entropy_decomposition,
@@ -15,19 +18,20 @@ from dualprocess.losses import (
     equilibrium_targets,
 )
 from dualprocess.optim import dual_process, scale_by_dual_process
-from dualprocess.theory import DerivedHyperparameters, derived_hyperparameters
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "Decomposition",
-    "DerivedHyperparameters",
+    "Hyperparameters",
+    "constants",
     "cross_entropy_decomposition",
-    "derived_hyperparameters",
     "dual_process",
     "dual_process_decomposition",
     "dual_process_loss",
     "equilibrium_targets",
+    "hyperparameters",
+    "provenance",
     "scale_by_dual_process",
     "theory",
 ]

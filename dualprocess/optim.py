@@ -3,10 +3,15 @@
 Structured like ``optax/_src/alias.py``: a ``scale_by_*`` piece that does the
 momentum accumulation, and an alias that chains it with the learning rate.
 
+The default constants are the author's reported pair (learning rate 0.016,
+momentum 0.874; see :mod:`dualprocess.constants` for their source and
+the alternatives).
+
 References:
   Jaeger, `A Dual Process Model for Optimizing Cross Entropy in Neural
-  Networks <https://arxiv.org/abs/2104.13277>`_, 2021. The constants are this
-  toolkit's formalization (``docs/theory.md``), not numbers from the paper.
+  Networks <https://arxiv.org/abs/2104.13277>`_, 2021; Bui, Yu, Kantipudi,
+  Yaniv and Jaeger, Training Neural Networks with Optimal Double-Bayesian
+  Learning, arXiv 2605.20009, 2026.
 """
 
 from __future__ import annotations
@@ -19,9 +24,9 @@ import jax
 import numpy as np
 import optax
 
-from dualprocess import theory
+from dualprocess.constants import hyperparameters
 
-_DERIVED = theory.derived_hyperparameters()
+_DEFAULT = hyperparameters()  # the author's reported pair
 
 
 def _concrete_scalar(name: str, value: Any) -> Optional[float]:
@@ -43,7 +48,7 @@ def _concrete_scalar(name: str, value: Any) -> Optional[float]:
 
 def _resolve_momentum(momentum: Any) -> Any:
   if momentum is None:
-    return _DERIVED.momentum
+    return _DEFAULT.momentum
   value = _concrete_scalar("momentum", momentum)
   if value is not None and not 0.0 <= value < 1.0:
     raise ValueError(f"momentum must lie in [0, 1), got {momentum!r}")
@@ -52,7 +57,7 @@ def _resolve_momentum(momentum: Any) -> Any:
 
 def _resolve_learning_rate(learning_rate: Any) -> Any:
   if learning_rate is None:
-    return _DERIVED.learning_rate
+    return _DEFAULT.learning_rate
   if callable(learning_rate):
     return learning_rate  # a schedule: its values are the caller's to choose
   value = _concrete_scalar("learning_rate", learning_rate)
@@ -62,14 +67,14 @@ def _resolve_learning_rate(learning_rate: Any) -> Any:
 
 
 def scale_by_dual_process(
-    momentum: Optional[optax.ScalarOrSchedule] = _DERIVED.momentum,
+    momentum: Optional[optax.ScalarOrSchedule] = _DEFAULT.momentum,
     nesterov: bool = False,
     accumulator_dtype: Optional[Any] = None,
 ) -> optax.GradientTransformation:
-  r"""Accumulates updates with the entropy process's momentum weight.
+  r"""Accumulates updates with the dual-process momentum weight.
 
-  The entropy process carries the share :math:`\mu = H_2(e)` of the previous
-  weight change over to the next one (THEORY.md section 4):
+  A share :math:`\mu` of the previous weight change is carried over to the
+  next one (the entropy process, ``docs/theory.md`` sections 4 and 5):
 
   .. math::
     m_t = g_t + \mu\, m_{t-1}, \qquad
@@ -82,8 +87,10 @@ def scale_by_dual_process(
 
   Args:
     momentum: the momentum weight in ``[0, 1)``; ``None`` or the default is
-      the derived value ``H2(e) ~ 0.9594``. May be a traced array (e.g. under
-      ``optax.inject_hyperparams``), which is not range-checked.
+      the author's reported 0.874 (``hyperparameters("reported")``); ours is
+      ``hyperparameters("information").momentum = H2(e) ~ 0.9594``. May be a
+      traced array (e.g. under ``optax.inject_hyperparams``), which is not
+      range-checked.
     nesterov: whether to use Nesterov momentum.
     accumulator_dtype: optional dtype of the momentum trace; by default the
       dtype of the parameters.
@@ -103,7 +110,7 @@ def scale_by_dual_process(
 
   References:
     Polyak, Some methods of speeding up the convergence of iteration methods,
-    1964; Jaeger, 2021 (the derived weight is this toolkit's formalization).
+    1964; Jaeger, 2021; Bui et al., 2026 (the reported weight).
   """
   if not isinstance(nesterov, bool):
     raise TypeError(f"nesterov must be a bool, got {nesterov!r}")
@@ -115,28 +122,30 @@ def scale_by_dual_process(
 
 
 def dual_process(
-    learning_rate: Optional[optax.ScalarOrSchedule] = _DERIVED.learning_rate,
-    momentum: Optional[Any] = _DERIVED.momentum,
+    learning_rate: Optional[optax.ScalarOrSchedule] = _DEFAULT.learning_rate,
+    momentum: Optional[Any] = _DEFAULT.momentum,
     nesterov: bool = False,
     accumulator_dtype: Optional[Any] = None,
 ) -> optax.GradientTransformation:
-  r"""The dual-process optimizer: momentum SGD with the derived constants.
+  r"""The dual-process optimizer: momentum SGD with the dual-process constants.
 
   .. math::
     \Delta w_t = \mu\, \Delta w_{t-1} - \eta\, \nabla L(w_t), \qquad
-    w_{t+1} = w_t + \Delta w_t,
+    w_{t+1} = w_t + \Delta w_t.
 
-  with :math:`\eta = \mathrm{KL}_2(e \| u) \approx 0.0406` and
-  :math:`\mu = H_2(e) \approx 0.9594`, the divergence and entropy shares of
-  the one bit that separates the golden equilibrium :math:`e = (1/\varphi,
-  1/\varphi^2)` from the uniform prior. :math:`\eta + \mu = 1`, so the
-  steady-state step :math:`\eta / (1 - \mu)` is exactly one. With its defaults
-  it equals ``optax.sgd(eta, momentum=mu)`` step for step.
+  By default :math:`\eta = 0.016` and :math:`\mu = 0.874`, the learning rate
+  and momentum weight the author reports as derived from the dual process
+  model's equilibrium (Bui et al., 2026; quoted, since the derivation is not
+  at hand). Its steady-state step :math:`\eta / (1 - \mu)` is about 0.127.
+  With its defaults it equals ``optax.sgd(0.016, momentum=0.874)`` step for
+  step. The other named sets of :func:`dualprocess.hyperparameters` plug in
+  the same way; this toolkit's own information-theoretic pair,
+  :math:`\eta = \mathrm{KL}_2(e \| u) \approx 0.0406` and
+  :math:`\mu = H_2(e) \approx 0.9594` (steady-state step exactly 1), is
+  ``dual_process(*hyperparameters("information"))``.
 
-  The defaults are the derived values (computed by
-  :func:`dualprocess.theory.derived_hyperparameters`), so
-  ``optax.inject_hyperparams(dual_process)()`` exposes both as
-  hyperparameters; ``None`` also means the derived value.
+  The defaults are plain floats, so ``optax.inject_hyperparams(dual_process)()``
+  exposes both as hyperparameters; ``None`` also means the default.
 
   Args:
     learning_rate: a positive float or an optax schedule.
@@ -151,7 +160,7 @@ def dual_process(
     >>> import jax, jax.numpy as jnp, optax
     >>> from dualprocess import dual_process
     >>> loss = lambda w: jnp.sum((w - 3.0) ** 2)
-    >>> tx = dual_process()
+    >>> tx = dual_process()  # the author's (0.016, 0.874)
     >>> w = jnp.zeros(2)
     >>> state = tx.init(w)
     >>> for _ in range(1000):
@@ -162,8 +171,10 @@ def dual_process(
 
   References:
     Jaeger, `A Dual Process Model for Optimizing Cross Entropy in Neural
-    Networks <https://arxiv.org/abs/2104.13277>`_, 2021; Rumelhart, Hinton and
-    Williams, Learning representations by back-propagating errors, 1986.
+    Networks <https://arxiv.org/abs/2104.13277>`_, 2021; Bui, Yu, Kantipudi,
+    Yaniv and Jaeger, Training Neural Networks with Optimal Double-Bayesian
+    Learning, arXiv 2605.20009, 2026; Rumelhart, Hinton and Williams, Learning
+    representations by back-propagating errors, 1986.
   """
   return optax.chain(
       scale_by_dual_process(momentum, nesterov, accumulator_dtype),

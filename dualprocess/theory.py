@@ -1,11 +1,13 @@
 """The golden equilibrium and the constants derived from it.
 
 Plain Python floats and complex numbers; no JAX needed. Every constant here is
-computed from its definition in ``THEORY.md`` (sections 2 and 4). That
-specification is this toolkit's formalization of S. Jaeger's dual process
-model: the paper's abstract states that an equilibrium of the two processes
-yields a learning rate and a momentum weight and brings in the golden ratio and
-complex numbers, but the numbers below are *not* copied from the paper's text.
+computed from its definition (``docs/theory.md``, sections 2 to 4). That is
+this toolkit's formalization of S. Jaeger's dual process model: the paper's
+abstract states that an equilibrium of the two processes yields a learning
+rate and a momentum weight and brings in the golden ratio and complex numbers,
+but the numbers below are *not* copied from the paper's text. The named
+(learning rate, momentum) sets built from them, and the author's own reported
+pair, are in :mod:`dualprocess.constants`.
 
 References:
   Jaeger, `A Dual Process Model for Optimizing Cross Entropy in Neural
@@ -17,16 +19,9 @@ from __future__ import annotations
 import cmath
 import math
 import numbers
-from typing import NamedTuple, Union
+from typing import Union
 
 Number = Union[float, complex]
-
-
-class DerivedHyperparameters(NamedTuple):
-  """The learning rate and momentum weight derived from the equilibrium."""
-
-  learning_rate: float
-  momentum: float
 
 
 def golden_ratio() -> float:
@@ -159,54 +154,12 @@ def equilibrium_divergence_bits() -> float:
   return sum(e_i * math.log2(e_i / 0.5) for e_i in equilibrium_distribution())
 
 
-def derived_hyperparameters() -> DerivedHyperparameters:
-  """The learning rate and momentum weight that follow from the equilibrium.
-
-  The momentum weight is the entropy share of the one bit ``H2(e, u)``, the
-  learning rate its divergence share (THEORY.md section 4)::
-
-    mu  = H2(e)        (the part of each weight change carried over)
-    eta = KL2(e || u)  (the new information taken from the gradient)
-
-  so that ``eta + mu = 1`` and the steady-state step ``eta / (1 - mu) = 1``.
-  These are this toolkit's formalization, a hypothesis the experiments test.
-
-  Returns:
-    ``DerivedHyperparameters(learning_rate, momentum)``.
-
-  Examples:
-    >>> from dualprocess import theory
-    >>> hp = theory.derived_hyperparameters()
-    >>> round(hp.learning_rate, 6), round(hp.momentum, 6)
-    (0.040581, 0.959419)
-  """
-  return DerivedHyperparameters(
-      learning_rate=equilibrium_divergence_bits(),
-      momentum=equilibrium_entropy_bits(),
-  )
-
-
-def golden_partition() -> DerivedHyperparameters:
-  """The golden partition of one: learning rate ``1/phi^2``, momentum ``1/phi``.
-
-  A comparison point for the experiments (THEORY.md section 4), not a default.
-
-  Examples:
-    >>> from dualprocess import theory
-    >>> gp = theory.golden_partition()
-    >>> round(gp.learning_rate + gp.momentum, 12)
-    1.0
-  """
-  p = equilibrium_probability()
-  return DerivedHyperparameters(learning_rate=1.0 - p, momentum=p)
-
-
 def equilibrium_target_entropy(num_classes: int) -> float:
   """Entropy ``H(t_y)`` in nats of the K-class equilibrium target.
 
   The target puts ``1/phi`` on the label and ``1/phi^2`` spread evenly over
   the other ``K - 1`` classes; its entropy is the floor of the dual-process
-  loss (THEORY.md section 3).
+  loss (``docs/theory.md`` section 3).
 
   Args:
     num_classes: the number of classes ``K >= 2``.

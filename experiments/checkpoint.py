@@ -37,8 +37,8 @@ class Checkpointer:
     target = {"leaves": {str(i): np.asarray(leaf) for i, leaf in enumerate(leaves)}}
     restored = self.manager.restore(step, args=ocp.args.StandardRestore(target))
     values = [restored["leaves"][str(i)] for i in range(len(leaves))]
-    return jax.tree.unflatten(treedef, [jax.numpy.asarray(v, dtype=np.asarray(l).dtype)
-                                        for v, l in zip(values, leaves, strict=True)])
+    return jax.tree.unflatten(treedef, [jax.numpy.asarray(v, dtype=np.asarray(leaf).dtype)
+                                        for v, leaf in zip(values, leaves, strict=True)])
 
   def close(self) -> None:
     self.manager.close()

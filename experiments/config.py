@@ -18,6 +18,8 @@ from typing import Literal, Optional, Union
 
 import yaml
 
+from dualprocess.constants import NAMES as HYPERPARAMETER_SETS
+
 DEFAULT_CONFIG = pathlib.Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
 
 OPTIMIZERS = ("dual_process", "sgd", "adam", "prodigy", "dog", "dadapt_adamw",
@@ -92,9 +94,10 @@ class OptimizerConfig:
   learning_rate: Optional[float] = None  # None: the optimizer's own default
   momentum: Optional[float] = None  # dual_process, sgd, schedule_free_sgd (its b1)
   nesterov: bool = False
-  # Constants computed by dualprocess.theory instead of typed in: 'derived'
-  # (KL2(e||u), H2(e)) or 'golden_partition' (1/phi^2, 1/phi).
-  preset: Optional[Literal["derived", "golden_partition"]] = None
+  # A named set of dualprocess.hyperparameters instead of typed-in numbers:
+  # 'reported' (the author's 0.016, 0.874), 'information' (ours, KL2(e||u) and
+  # H2(e)), 'golden_partition' (1/phi^2, 1/phi) or 'traditional' (0.01, 0.9).
+  preset: Optional[Literal[HYPERPARAMETER_SETS]] = None
   label: Optional[str] = None  # the name shown in tables and plots
 
   def validate(self, key):

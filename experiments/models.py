@@ -28,7 +28,8 @@ class Logistic(nnx.Module):
 class MLP(nnx.Module):
   def __init__(self, input_shape, num_classes, hidden_sizes, activation, *, rngs: nnx.Rngs):
     sizes = [math.prod(input_shape), *hidden_sizes]
-    self.hidden = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in zip(sizes, sizes[1:])])
+    self.hidden = nnx.List([nnx.Linear(a, b, rngs=rngs)
+                            for a, b in zip(sizes[:-1], sizes[1:], strict=True)])
     self.out = nnx.Linear(sizes[-1], num_classes, rngs=rngs)
     self.activation = ACTIVATIONS[activation]
 

@@ -23,15 +23,13 @@ class Resolved(NamedTuple):
 
 
 def resolve(config: OptimizerConfig) -> Resolved:
-  derived = dualprocess.derived_hyperparameters()
   learning_rate, momentum = config.learning_rate, config.momentum
-  if config.preset == "derived":
-    learning_rate, momentum = derived
-  elif config.preset == "golden_partition":
-    learning_rate, momentum = dualprocess.theory.golden_partition()
-  if config.name == "dual_process":
-    learning_rate = derived.learning_rate if learning_rate is None else learning_rate
-    momentum = derived.momentum if momentum is None else momentum
+  if config.preset is not None:
+    learning_rate, momentum = dualprocess.hyperparameters(config.preset)
+  if config.name == "dual_process":  # unset numbers: the default set, the author's
+    default = dualprocess.hyperparameters()
+    learning_rate = default.learning_rate if learning_rate is None else learning_rate
+    momentum = default.momentum if momentum is None else momentum
   elif config.name == "schedule_free_sgd":
     momentum = 0.9 if momentum is None else momentum  # optax's default b1
   elif config.name in ("prodigy", "dog", "dadapt_adamw", "cocob", "mechanize"):

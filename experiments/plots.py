@@ -53,8 +53,8 @@ def comparison(rows, path, title: str = "") -> None:
   means = [r["test_accuracy"] or 0.0 for r in rows]
   stds = [r["test_accuracy_std"] or 0.0 for r in rows]
   y = np.arange(len(rows))
-  ax.barh(y, means, xerr=stds, color=["goldenrod" if "dual_process" in l else "steelblue"
-                                      for l in labels])
+  ax.barh(y, means, xerr=stds, color=["goldenrod" if r.get("name") == "dual_process"
+                                      else "steelblue" for r in rows])
   ax.set_yticks(y, labels, fontsize=8)
   ax.invert_yaxis()
   low = min(means) if means else 0.0
@@ -84,7 +84,7 @@ def landscape(learning_rates, momenta, accuracy, path, marks, title: str = "") -
     ax.plot(math.log10(lr), y, marker, ms=12, mec="white", mew=1.5, label=label)
   ax.set_yticks(rows, [f"{m:g}" for m in momenta])
   ax.set(xlabel="log10 learning rate", ylabel="momentum", title=title)
-  ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3)
+  ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
   fig.tight_layout()
   _save(fig, path)
 

@@ -23,7 +23,6 @@ import numpy as np
 import optax
 
 import dualprocess
-from dualprocess import theory
 from experiments import cli, data, models, outputs, plots
 from experiments import train as train_lib
 from experiments.config import ConfigError, ExperimentConfig
@@ -41,12 +40,9 @@ class Cell(NamedTuple):
 
 
 def reference_points() -> dict:
-  """The pairs every landscape marks: derived, traditional and golden partition."""
-  derived = theory.derived_hyperparameters()
-  golden = theory.golden_partition()
-  return {"derived": (derived.learning_rate, derived.momentum),
-          "traditional": (0.01, 0.9),
-          "golden_partition": (golden.learning_rate, golden.momentum)}
+  """The pairs every landscape marks: each named set of dualprocess.hyperparameters."""
+  return {name: tuple(dualprocess.hyperparameters(name))
+          for name in dualprocess.constants.NAMES}
 
 
 def grid(config: ExperimentConfig):
@@ -207,8 +203,7 @@ def sweep(config: ExperimentConfig, dataset: data.Dataset, out) -> dict:
   grid_entries = [by_pair[(lr, m)] for m in momenta for lr in lrs]
   best = max((e for e in grid_entries if e["mean_test_accuracy"] is not None),
              key=lambda e: e["mean_test_accuracy"], default=None)
-  result = {"cells": grid_entries, "derived": references["derived"],
-            "references": references, "best_grid_cell": best,
+  result = {"cells": grid_entries, "references": references, "best_grid_cell": best,
             "num_cells_trained": len(cells), "epochs": config.train.epochs,
             "num_devices": len(select_devices(config, split_batch=False)),
             "cells_per_device": dict(sorted(collections.Counter(
@@ -220,7 +215,7 @@ def sweep(config: ExperimentConfig, dataset: data.Dataset, out) -> dict:
   accuracy = [[math.nan if a is None else a for a in row] for row in accuracy]
   marks = [(f"{name.replace('_', ' ')} ({references[name]['mean_test_accuracy'] or 0:.3f})",
             pair, marker)
-           for (name, pair), marker in zip(reference_points().items(), "*sD", strict=True)]
+           for (name, pair), marker in zip(reference_points().items(), "*PsD", strict=True)]
   plots.landscape(lrs, momenta, accuracy, out / "landscape.png", marks,
                   title=f"{dataset.name} {config.model.name}, {config.train.epochs} epochs, "
                   f"{len(config.sweep.seeds)} seeds")

@@ -41,7 +41,11 @@ BAD_OVERRIDES = [
     (["optimizer.name=adam", "optimizer.learning_rate=0.1", "optimizer.momentum=0.9"],
      "config key 'optimizer.momentum': not used by optimizer 'adam'"),
     (["optimizer.preset=golden", ], "config key 'optimizer.preset': unknown value"),
-    (["optimizer.preset=derived", "optimizer.momentum=0.5"], "config key 'optimizer.preset'"),
+    (["optimizer.preset=derived", ], "config key 'optimizer.preset': unknown value 'derived'; "
+     "allowed: reported, information, golden_partition, traditional"),
+    (["optimizer.preset=reported", "optimizer.learning_rate=0.1"],
+     "config key 'optimizer.preset': sets learning_rate and momentum"),
+    (["optimizer.preset=information", "optimizer.momentum=0.5"], "config key 'optimizer.preset'"),
     (["optimizer.name=adam", "optimizer.learning_rate=0.1", "optimizer.nesterov=true"],
      "config key 'optimizer.nesterov'"),
     (["loss.name=mse"], "config key 'loss.name': unknown value 'mse'"),

@@ -7,9 +7,11 @@ import optax
 import pytest
 
 import dualprocess as dp
-from dualprocess import theory
 
-HP = theory.derived_hyperparameters()
+# The author's reported pair, as quoted (Bui et al., arXiv 2605.20009, 2026):
+# the default must be exactly these numbers.
+REPORTED_LR, REPORTED_MOMENTUM = 0.016, 0.874
+INFORMATION = dp.hyperparameters("information")
 
 
 def make_params():
@@ -51,30 +53,48 @@ def assert_same_trajectory(a, b, rtol=0.0):
         np.testing.assert_array_equal(la, lb)
 
 
-def test_defaults_are_the_derived_constants():
+def test_defaults_are_the_reported_constants():
   plain = run(dp.dual_process())
-  assert_same_trajectory(plain, run(optax.sgd(HP.learning_rate, momentum=HP.momentum)))
+  assert_same_trajectory(plain, run(optax.sgd(REPORTED_LR, momentum=REPORTED_MOMENTUM)))
   assert_same_trajectory(plain, run(dp.dual_process(None, None)))
+  assert_same_trajectory(plain, run(dp.dual_process(*dp.hyperparameters())))
+
+
+def test_information_pair_is_ours_and_equals_sgd():
+  assert_same_trajectory(run(dp.dual_process(*INFORMATION)),
+                         run(optax.sgd(INFORMATION.learning_rate, INFORMATION.momentum)))
+  assert not np.array_equal(run(dp.dual_process(*INFORMATION))[-1]["scale"][1],
+                            run(dp.dual_process())[-1]["scale"][1])
 
 
 def test_equals_sgd_with_nesterov():
   assert_same_trajectory(run(dp.dual_process(nesterov=True)),
-                         run(optax.sgd(HP.learning_rate, HP.momentum, nesterov=True)))
+                         run(optax.sgd(REPORTED_LR, REPORTED_MOMENTUM, nesterov=True)))
 
 
 def test_equals_sgd_with_a_schedule():
   schedule = optax.cosine_decay_schedule(0.1, decay_steps=20)
+  assert_same_trajectory(run(dp.dual_process(schedule)),
+                         run(optax.sgd(schedule, momentum=REPORTED_MOMENTUM)))
   assert_same_trajectory(run(dp.dual_process(schedule, 0.8)),
                          run(optax.sgd(schedule, momentum=0.8)))
 
 
+def test_default_under_inject_hyperparams_equals_injected_sgd():
+  injected = optax.inject_hyperparams(dp.dual_process)()
+  assert_same_trajectory(run(injected), run(optax.inject_hyperparams(optax.sgd)(
+      REPORTED_LR, momentum=REPORTED_MOMENTUM)))
+  assert_same_trajectory(run(injected), run(optax.sgd(REPORTED_LR, REPORTED_MOMENTUM)),
+                         rtol=1e-6)
+
+
 def test_equals_sgd_eagerly_and_with_accumulator_dtype():
   assert_same_trajectory(run(dp.dual_process(), steps=5, jit=False),
-                         run(optax.sgd(HP.learning_rate, HP.momentum), steps=5, jit=False))
+                         run(optax.sgd(REPORTED_LR, REPORTED_MOMENTUM), steps=5, jit=False))
   tx = dp.dual_process(accumulator_dtype=jnp.bfloat16)
   state = tx.init(make_params())
   assert all(x.dtype == jnp.bfloat16 for x in jax.tree.leaves(state))
-  assert_same_trajectory(run(tx), run(optax.sgd(HP.learning_rate, HP.momentum,
+  assert_same_trajectory(run(tx), run(optax.sgd(REPORTED_LR, REPORTED_MOMENTUM,
                                                 accumulator_dtype=jnp.bfloat16)))
 
 
@@ -83,10 +103,9 @@ def test_compiled_update_costs_exactly_what_sgd_costs(nesterov):
   # The same flops and bytes as optax.sgd's compiled update: whatever ratio
   # benchmarks/update_overhead.py measures beyond 1 is the machine's noise.
   params = {"w": jnp.ones((64, 32)), "b": jnp.ones(32)}
-  hp = theory.derived_hyperparameters()
   costs = []
   for tx in (dp.dual_process(nesterov=nesterov),
-             optax.sgd(hp.learning_rate, hp.momentum, nesterov=nesterov)):
+             optax.sgd(REPORTED_LR, REPORTED_MOMENTUM, nesterov=nesterov)):
     compiled = jax.jit(tx.update).lower(params, tx.init(params), params).compile()
     cost = compiled.cost_analysis()
     costs.append((cost["flops"], cost["bytes accessed"]))
@@ -96,21 +115,24 @@ def test_compiled_update_costs_exactly_what_sgd_costs(nesterov):
 
 def test_update_is_the_backprop_rule_with_momentum():
   # dw_t = mu dw_{t-1} - eta g_t, written out by hand for a constant gradient.
-  tx = dp.dual_process()
-  state = tx.init(jnp.zeros(()))
-  dw = 0.0
-  for _ in range(10):
-    update, state = tx.update(jnp.ones(()), state)
-    dw = HP.momentum * dw - HP.learning_rate * 1.0
-    assert float(update) == pytest.approx(dw, rel=1e-5)
-  # Steady state: eta / (1 - mu) = 1, so the step tends to -1 per unit gradient.
-  for _ in range(2000):
-    update, state = jax.jit(tx.update)(jnp.ones(()), state)
-  assert float(update) == pytest.approx(-1.0, rel=1e-4)
+  for hp in (dp.hyperparameters("reported"), INFORMATION):
+    tx = dp.dual_process(*hp)
+    state = tx.init(jnp.zeros(()))
+    dw = 0.0
+    for _ in range(10):
+      update, state = tx.update(jnp.ones(()), state)
+      dw = hp.momentum * dw - hp.learning_rate * 1.0
+      assert float(update) == pytest.approx(dw, rel=1e-5)
+    # Steady state: the step per unit gradient tends to eta / (1 - mu), which is
+    # ~0.127 for the reported pair and exactly 1 for the information pair.
+    for _ in range(2000):
+      update, state = jax.jit(tx.update)(jnp.ones(()), state)
+    assert float(update) == pytest.approx(-hp.effective_step, rel=1e-4)
+  assert INFORMATION.effective_step == pytest.approx(1.0, abs=1e-12)
 
 
 def test_scale_by_dual_process_then_scale_is_the_alias():
-  tx = optax.chain(dp.scale_by_dual_process(), optax.scale(-HP.learning_rate))
+  tx = optax.chain(dp.scale_by_dual_process(), optax.scale(-REPORTED_LR))
   assert_same_trajectory(run(tx), run(dp.dual_process()), rtol=1e-6)
 
 
@@ -118,8 +140,8 @@ def test_inject_hyperparams_exposes_and_changes_both():
   tx = optax.inject_hyperparams(dp.dual_process)()
   params = make_params()
   state = tx.init(params)
-  assert float(state.hyperparams["learning_rate"]) == pytest.approx(HP.learning_rate, rel=1e-6)
-  assert float(state.hyperparams["momentum"]) == pytest.approx(HP.momentum, rel=1e-6)
+  assert float(state.hyperparams["learning_rate"]) == pytest.approx(REPORTED_LR, rel=1e-6)
+  assert float(state.hyperparams["momentum"]) == pytest.approx(REPORTED_MOMENTUM, rel=1e-6)
   state.hyperparams["learning_rate"] = jnp.asarray(0.05)
   state.hyperparams["momentum"] = jnp.asarray(0.5)
   assert_same_trajectory(run(optax.inject_hyperparams(dp.dual_process)(0.05, 0.5)),
@@ -187,8 +209,11 @@ def test_scale_by_dual_process_validates_too():
 
 
 def test_public_api():
-  for name in ("dual_process", "scale_by_dual_process", "derived_hyperparameters",
-               "cross_entropy_decomposition", "dual_process_loss",
-               "dual_process_decomposition", "equilibrium_targets", "theory"):
+  for name in ("dual_process", "scale_by_dual_process", "hyperparameters", "provenance",
+               "Hyperparameters", "constants", "cross_entropy_decomposition",
+               "dual_process_loss", "dual_process_decomposition", "equilibrium_targets",
+               "theory"):
     assert hasattr(dp, name), name
-  assert dp.derived_hyperparameters() == HP
+  # Removed in 0.2.0: it returned our pair under a name that no longer singles it out.
+  assert not hasattr(dp, "derived_hyperparameters")
+  assert not hasattr(dp.theory, "derived_hyperparameters")

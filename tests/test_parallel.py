@@ -77,10 +77,10 @@ def test_four_host_devices_match_one(result):
 
 def test_sweep_cells_split_over_four_host_devices_match_one(result):
   one, four = result["sweep_one"], result["sweep_four"]
-  assert len(one) == len(four) == 9  # 3 x 2 grid + 3 reference pairs, one seed
+  assert len(one) == len(four) == 10  # 3 x 2 grid + 4 named pairs, one seed
   assert {r["device"] for r in one} == {0}
-  # 9 cells padded to 12 lanes, 3 per device: devices 0-2 hold real cells.
-  assert sorted(r["device"] for r in four) == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+  # 10 cells padded to 12 lanes, 3 per device: device 3 holds one real cell.
+  assert sorted(r["device"] for r in four) == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3]
   for a, b in zip(one, four, strict=True):
     assert a["cell"] == b["cell"] and a["diverged"] == b["diverged"]
     if not a["diverged"]:

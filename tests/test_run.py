@@ -23,7 +23,8 @@ def read_metrics(out):
 
 def test_run_writes_every_output(tmp_path):
   out = tmp_path / "run"
-  assert run.main(TINY + ["--out", str(out)]) == 0
+  # 12 short epochs: the default (reported) pair's steady-state step is ~0.127.
+  assert run.main(TINY + ["--set", "train.epochs=12", "--out", str(out)]) == 0
   for name in ("config.yaml", "metrics.jsonl", "summary.json", "curves.png"):
     assert (out / name).is_file(), name
   summary = json.loads((out / "summary.json").read_text())
@@ -31,15 +32,16 @@ def test_run_writes_every_output(tmp_path):
   for key in ("test_accuracy", "test_loss", "steps", "wall_time_s", "examples_per_s",
               "learning_rate", "momentum", "seed", "versions", "num_devices"):
     assert summary[key] is not None, key
-  assert summary["steps"] == 4 * 10 and summary["num_devices"] == 1
+  assert summary["steps"] == 12 * 10 and summary["num_devices"] == 1
   assert summary["optimizer"] == "dual_process"
+  assert (summary["learning_rate"], summary["momentum"]) == (0.016, 0.874)
   metrics = read_metrics(out)
-  assert [m["step"] for m in metrics] == list(range(1, 41))
+  assert [m["step"] for m in metrics] == list(range(1, 121))
   for m in metrics:
     assert m["loss"] == pytest.approx(m["entropy"] + m["divergence"], abs=1e-4)
   assert metrics[-1]["test_accuracy"] == summary["test_accuracy"]
-  assert yaml.safe_load((out / "config.yaml").read_text())["train"]["epochs"] == 4
-  assert summary["test_accuracy"] > 0.5  # 4 short epochs already learn the digits
+  assert yaml.safe_load((out / "config.yaml").read_text())["train"]["epochs"] == 12
+  assert summary["test_accuracy"] > 0.5  # 12 short epochs already learn the digits
 
 
 def test_same_seed_same_metrics_other_seed_differs(tmp_path):
@@ -179,7 +181,7 @@ def test_compare_on_a_tiny_budget(tmp_path):
       "model": {"name": "mlp", "hidden_sizes": [16]},
       "train": {"epochs": 2, "batch_size": 32, "progress": False},
       "compare": {"seeds": [0, 1], "optimizers": [
-          {"name": "dual_process", "preset": "derived"},
+          {"name": "dual_process", "preset": "information"},
           {"name": "sgd", "learning_rate": 0.01, "momentum": 0.9},
           {"name": "sgd", "preset": "golden_partition"},
           {"name": "schedule_free_sgd"},

@@ -28,8 +28,9 @@ def test_sweep_cells_equal_plain_runs_and_divergence_is_isolated(tiny, tmp_path)
   result = sweep.sweep(config, dataset, tmp_path)
   assert (tmp_path / "landscape.png").is_file()
   saved = json.loads((tmp_path / "sweep.json").read_text())
-  # (0.01, 0.9) is both a grid cell and the traditional pair: trained once.
-  assert saved["num_cells_trained"] == (2 * 2 + 2) * 2
+  # (0.01, 0.9) is both a grid cell and the traditional pair: trained once; the
+  # reported, information and golden pairs are off the grid.
+  assert saved["num_cells_trained"] == (2 * 2 + 3) * 2
   assert result["references"]["traditional"] is cells_of(result)[(0.01, 0.9)]
   cells = {(c["learning_rate"], c["momentum"]): c for c in result["cells"]}
   for momentum in (0.5, 0.9):
@@ -44,11 +45,16 @@ def test_sweep_cells_equal_plain_runs_and_divergence_is_isolated(tiny, tmp_path)
           train=dataclasses.replace(config.train, seed=seed))
       summary = run.train_and_evaluate(plain, dataset, progress=False)
       assert accuracy == pytest.approx(summary["test_accuracy"], abs=1e-6)
-  derived = result["derived"]
+  # Every named constant set is marked; the default config's optimizer is the reported one.
+  assert list(result["references"]) == ["reported", "information", "golden_partition",
+                                        "traditional"]
+  assert saved["references"]["reported"]["learning_rate"] == 0.016
+  reported = result["references"]["reported"]
   plain = run.train_and_evaluate(dataclasses.replace(
       config, train=dataclasses.replace(config.train, seed=0)), dataset, progress=False)
-  assert derived["test_accuracy"][0] == pytest.approx(plain["test_accuracy"], abs=1e-6)
-  assert derived["final_loss"] is not None
+  assert (plain["learning_rate"], plain["momentum"]) == (0.016, 0.874)
+  assert reported["test_accuracy"][0] == pytest.approx(plain["test_accuracy"], abs=1e-6)
+  assert reported["final_loss"] is not None
 
 
 def test_sweep_without_section_exits_2(capsys):

@@ -1,4 +1,4 @@
-"""Every identity of THEORY.md sections 2 and 4, computed from the definitions."""
+"""Every identity of the golden equilibrium (docs/theory.md sections 2 to 4)."""
 
 import cmath
 import math
@@ -86,23 +86,6 @@ def test_cross_entropy_of_equilibrium_against_uniform_is_one_bit():
   assert theory.equilibrium_cross_entropy_bits() == pytest.approx(1.0, abs=TOL)
   split = theory.equilibrium_entropy_bits() + theory.equilibrium_divergence_bits()
   assert split == pytest.approx(1.0, abs=TOL)
-
-
-def test_derived_hyperparameters_partition_one_bit():
-  hp = theory.derived_hyperparameters()
-  assert hp.momentum == pytest.approx(theory.binary_entropy(P, base=2), abs=TOL)
-  assert hp.learning_rate == pytest.approx(1 - hp.momentum, abs=TOL)
-  assert hp.learning_rate + hp.momentum == pytest.approx(1.0, abs=TOL)
-  assert hp.learning_rate / (1 - hp.momentum) == pytest.approx(1.0, abs=1e-9)
-  # THEORY.md quotes these to ten places.
-  assert hp.momentum == pytest.approx(0.9594187282, abs=1e-10)
-  assert hp.learning_rate == pytest.approx(0.0405812718, abs=1e-10)
-
-
-def test_golden_partition():
-  gp = theory.golden_partition()
-  assert gp.learning_rate == pytest.approx(1 / PHI**2, abs=TOL)
-  assert gp.momentum == pytest.approx(1 / PHI, abs=TOL)
 
 
 def test_equilibrium_target_entropy_from_definition():
