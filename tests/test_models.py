@@ -35,3 +35,14 @@ def test_cnn_that_shrinks_input_to_nothing_is_refused():
                        padding=0)
   with pytest.raises(ValueError, match="shrink the input"):
     models.create(config, (8, 8, 1), 10, seed=0)
+
+
+def test_lenet_style_cnn_of_the_shipped_configs():
+  # Two conv + pool blocks (28 -> 14 -> 7), one dense layer of 120, the classifier.
+  from experiments import config as config_lib
+  config = config_lib.load("configs/mnist_cnn.yaml", ["dataset.path=/unused"]).model
+  model = models.create(config, (28, 28, 1), 10, seed=0)
+  assert [c.kernel.shape for c in model.convs] == [(5, 5, 1, 6), (5, 5, 6, 16)]
+  assert [d.kernel.shape for d in model.dense] == [(7 * 7 * 16, 120)]
+  assert model.out.kernel.shape == (120, 10)
+  assert model(jnp.ones((2, 28, 28, 1))).shape == (2, 10)
