@@ -55,7 +55,7 @@ def minimal_loop_examples_per_s(config, dataset) -> float:
 
 def main(argv=None) -> dict:
   args = timing.parser(__doc__).parse_args(argv)
-  epochs, repeats = (1, 1) if args.smoke else (10, 7)
+  epochs, repeats = (1, 1) if args.smoke else (10, timing.repeats(args, full=7, quick=3))
   config = config_lib.load(None, [f"train.epochs={epochs}", "train.progress=false"])
   dataset = data.load(config.dataset)
   ratios, ours, minimal = [], [], []

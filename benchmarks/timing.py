@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import pathlib
 import platform
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 
 import jax
@@ -38,7 +42,37 @@ def parser(description: str) -> argparse.ArgumentParser:
   p = argparse.ArgumentParser(description=description)
   p.add_argument("--json", action="store_true", help="print one JSON line")
   p.add_argument("--smoke", action="store_true", help="tiny sizes, for the test suite")
+  p.add_argument("--quick", action="store_true", help="fewer repeats (benchmarks.all --quick)")
+  p.add_argument("--large", action="store_true",
+                 help="accelerator-sized cases as well (benchmarks.all on a GPU)")
   return p
+
+
+def repeats(args, full: int, quick: int, smoke: int = 3) -> int:
+  return smoke if args.smoke else quick if args.quick else full
+
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def timed_run(config: str, overrides=()) -> dict:
+  """One ``experiments.run`` in its own process, as a user runs it; its summary's figures."""
+  with tempfile.TemporaryDirectory() as out:
+    command = [sys.executable, "-m", "experiments.run", config, "--out", out,
+               "--set", "train.progress=false"]
+    command += [a for o in overrides for a in ("--set", o)]
+    tic = time.perf_counter()
+    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
+                               check=False)
+    process_s = time.perf_counter() - tic
+    if completed.returncode != 0:
+      lines = completed.stderr.strip().splitlines() or ["no output"]
+      raise RuntimeError(f"experiments.run exited {completed.returncode}: {lines[-1]}")
+    summary = json.loads((pathlib.Path(out) / "summary.json").read_text())
+  keys = ("dataset", "model", "label", "steps", "test_accuracy", "test_loss", "compile_time_s",
+          "train_time_s", "wall_time_s", "examples_per_s", "peak_rss_mib")
+  return {"config": config, "overrides": list(overrides), "process_s": process_s,
+          **{k: summary[k] for k in keys}}
 
 
 def machine() -> dict:

@@ -1,24 +1,72 @@
-"""Every benchmark runs in smoke mode and prints one JSON line (no timing asserted)."""
+"""benchmarks.all in smoke mode: every benchmark and both timed runs, one JSON document.
+
+No timing is asserted (speed targets are met by the benchmarks, not by tests);
+what is checked is that every figure the README quotes is produced.
+"""
 
 import json
 
 import pytest
 
-from benchmarks import (
-    epoch_overhead,
-    loss_overhead,
-    sweep_speedup,
-    throughput,
-    update_overhead,
-)
+from benchmarks import all as all_benchmarks
+from benchmarks import update_overhead
+
+KEYS = {"update_overhead": ("ratio", "achieved_bandwidth_gb_s", "bytes_moved"),
+        "loss_overhead": ("dual_process_loss_ratio", "decomposition_ratio",
+                          "dual_process_loss_gradient_ratio", "fast_path_vs_max_shifted_ratio"),
+        "sweep_speedup": ("speedup",), "throughput": ("ratio",),
+        "epoch_overhead": ("ratio",)}
 
 
-@pytest.mark.parametrize("module, key", [
-    (update_overhead, "ratio"), (loss_overhead, "decomposition_ratio"),
-    (loss_overhead, "dual_process_loss_gradient_ratio"),
-    (sweep_speedup, "speedup"), (throughput, "ratio"), (epoch_overhead, "ratio")])
-def test_smoke(module, key, capsys):
-  result = module.main(["--smoke", "--json"])
+@pytest.fixture(scope="module")
+def document(tmp_path_factory):
+  out = tmp_path_factory.mktemp("bench") / "all.json"
+  returned = all_benchmarks.main(["--smoke", "--json", "--out", str(out)])
+  assert json.loads(out.read_text()) == json.loads(json.dumps(returned, default=str))
+  return returned
+
+
+def test_one_document_with_the_machine_and_versions(document):
+  machine = document["machine"]
+  assert machine["backend"] == "cpu" and machine["device_count"] >= 1
+  assert machine["device_kind"] and machine["processor"]
+  for package in ("python", "jax", "jaxlib", "optax", "flax", "dualprocess"):
+    assert machine["versions"][package], package
+  assert machine["peak_memory_bandwidth_gb_s"] is None  # JAX reports none on a CPU
+  assert document["large_cases"] is False and document["total_seconds"] > 0
+
+
+def test_every_benchmark_ran_and_gave_its_figures(document):
+  assert set(document["benchmarks"]) == set(KEYS)
+  for name, keys in KEYS.items():
+    result = document["benchmarks"][name]
+    assert result["status"] == "ok", (name, result.get("reason"))
+    for key in keys:
+      assert result[key] > 0, (name, key)
+  assert document["benchmarks"]["loss_overhead"]["bf16"]["dtype"] == "bfloat16"
+
+
+def test_both_jobs_were_timed_as_a_user_runs_them(document):
+  for name, dataset in (("main_job", "digits"), ("mnist_mlp", "mnist5k")):
+    run = document["runs"][name]
+    assert run["status"] == "ok", run.get("reason")
+    assert run["dataset"] == dataset and run["steps"] > 0
+    assert run["wall_time_s"] > 0 and run["peak_rss_mib"] > 0
+    assert 0 <= run["test_accuracy"] <= 1
+
+
+def test_a_failing_benchmark_is_recorded_and_the_rest_still_run():
+  def broken():
+    raise RuntimeError("out of device memory\nsecond line")
+
+  failed = all_benchmarks.attempt(broken)
+  assert failed["status"] == "failed"
+  assert failed["reason"] == "RuntimeError: out of device memory"
+  assert all_benchmarks.attempt(lambda: {"x": 1})["status"] == "ok"
+
+
+def test_a_single_benchmark_prints_one_json_line(capsys):
+  result = update_overhead.main(["--smoke", "--json"])
   printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-  assert printed[key] == result[key] > 0
+  assert printed["ratio"] == result["ratio"] > 0
   assert printed["machine"]["backend"] == "cpu"
