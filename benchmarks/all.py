@@ -93,7 +93,8 @@ def attempt(fn) -> dict:
   return result
 
 
-def run_all(quick: bool, smoke: bool, mnist, progress=print) -> dict:
+def run_all(quick: bool, smoke: bool, mnist, progress=lambda line, document: None) -> dict:
+  """Runs everything; ``progress(line, document)`` after each item (the partial document)."""
   flags = ["--json"] + (["--quick"] if quick else []) + (["--smoke"] if smoke else [])
   large = jax.default_backend() == "gpu" and not smoke
   document = {"machine": machine(), "quick": quick, "smoke": smoke, "large_cases": large,
@@ -105,7 +106,7 @@ def run_all(quick: bool, smoke: bool, mnist, progress=print) -> dict:
       argv += ["--skip-run"] + (["--data", str(mnist)] if mnist else [])
     document["benchmarks"][name] = attempt(lambda module=module, argv=argv: module.main(argv))
     progress(f"{name}: {document['benchmarks'][name]['status']} "
-             f"({document['benchmarks'][name]['seconds']:.0f} s)")
+             f"({document['benchmarks'][name]['seconds']:.0f} s)", document)
   epochs = ["train.epochs=1"] if smoke else []
   mnist_overrides = ([f"dataset.path={mnist}"] if mnist
                      else ["dataset.name=mnist5k", "dataset.path=null"])
@@ -114,7 +115,7 @@ def run_all(quick: bool, smoke: bool, mnist, progress=print) -> dict:
   for name, (config, overrides) in jobs.items():
     document["runs"][name] = attempt(lambda c=config, o=overrides: timing.timed_run(c, o))
     progress(f"{name}: {document['runs'][name]['status']} "
-             f"({document['runs'][name]['seconds']:.0f} s)")
+             f"({document['runs'][name]['seconds']:.0f} s)", document)
   update = document["benchmarks"]["update_overhead"]
   if large and update["status"] == "ok":
     peak = document["machine"]["peak_memory_bandwidth_gb_s"]
@@ -138,8 +139,13 @@ def main(argv=None) -> dict:
   args = parser.parse_args(argv)
   if args.mnist is not None and not args.mnist.is_dir():
     parser.error(f"--mnist '{args.mnist}': not a folder")
-  document = run_all(args.quick, args.smoke, args.mnist,
-                     progress=lambda line: print(line, file=sys.stderr, flush=True))
+
+  def progress(line, document):  # a cut-short run still leaves what it measured in --out
+    print(line, file=sys.stderr, flush=True)
+    if args.out is not None:
+      args.out.write_text(json.dumps(document, indent=2, default=str) + "\n")
+
+  document = run_all(args.quick, args.smoke, args.mnist, progress)
   text = json.dumps(document, indent=2, default=str)
   if args.out is not None:
     args.out.write_text(text + "\n")
