@@ -82,6 +82,10 @@ def _plain(value):
   raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
+def read_json(path):
+  return json.loads(pathlib.Path(path).read_text())
+
+
 def read_jsonl(path) -> list[dict]:
   path = pathlib.Path(path)
   if not path.is_file():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")  # files only; no display needed
 import matplotlib.pyplot as plt  # noqa: E402
@@ -95,3 +96,44 @@ def _edges(centers: np.ndarray) -> np.ndarray:
     return np.array([centers[0] - 0.5, centers[0] + 0.5])
   mid = (centers[1:] + centers[:-1]) / 2
   return np.concatenate([[2 * centers[0] - mid[0]], mid, [2 * centers[-1] - mid[-1]]])
+
+
+def performance_profile(profile: dict, path, title: str = "") -> None:
+  """rho(tau) per optimizer on a log tau axis (AlgoPerf's performance profile)."""
+  fig, ax = plt.subplots(figsize=(8, 4.5))
+  taus = profile["taus"]
+  for name, entry in profile["optimizers"].items():
+    if entry["rho"]:
+      ax.step(taus, entry["rho"], where="post", label=f"{name} ({entry['score']:.3f})")
+  ax.set_xscale("log")
+  ax.set_xticks([1, 1.5, 2, 3, 4], ["1", "1.5", "2", "3", "4"])
+  ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+  ax.set(xlabel=f"tau ({profile['measure']} / best's)", ylabel="fraction of workloads",
+         ylim=(-0.02, 1.02), xlim=(1, profile["max_ratio"]), title=title)
+  ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+  fig.tight_layout()
+  _save(fig, path)
+
+
+def suite_accuracy(workloads, path) -> None:
+  """Final test accuracy per workload and optimizer, with the spread over seeds."""
+  names = [r["optimizer"] for w in workloads for r in w["rows"]]
+  optimizers = list(dict.fromkeys(names))
+  fig, axes = plt.subplots(1, max(1, len(workloads)), squeeze=False,
+                           figsize=(3.2 * max(1, len(workloads)), 0.3 * len(optimizers) + 2))
+  colors = plt.get_cmap("tab20")(np.linspace(0, 1, max(1, len(optimizers))))
+  for ax, workload in zip(axes[0], workloads, strict=False):
+    rows = {r["optimizer"]: r for r in workload["rows"]}
+    for i, name in enumerate(optimizers):
+      row = rows.get(name)
+      if row is None or row["test_accuracy"] is None:
+        continue
+      ax.barh(i, row["test_accuracy"], xerr=row["test_accuracy_std"], color=colors[i])
+    ax.axvline(workload["target"], color="black", lw=1, ls="--")
+    means = [r["test_accuracy"] for r in workload["rows"] if r["test_accuracy"] is not None]
+    ax.set(xlim=(max(0.0, min(means, default=0.0) - 0.05), 1.0),
+           title=workload["name"], xlabel="test accuracy")
+    ax.set_yticks(range(len(optimizers)), optimizers if ax is axes[0][0] else [], fontsize=7)
+    ax.invert_yaxis()
+  fig.tight_layout()
+  _save(fig, path)

@@ -1,0 +1,99 @@
+"""Several seeds of one configuration in one vmapped program, evaluated as they train.
+
+The per-seed train states are stacked and the epoch of ``train.py`` is
+``jax.vmap``-ped over them, as in the sweep; here the optimizer is the same
+for every lane (any optax transformation: its state is vmapped too) and the
+seeds differ in initialization and data order. Every ``eval_every`` epochs
+the test set is evaluated for each seed, which is what time-to-target needs.
+A seed that diverges turns its own lane non-finite and no other.
+"""
+
+from __future__ import annotations
+
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from experiments import data, models, optimizers
+from experiments import train as train_lib
+from experiments.config import ExperimentConfig
+
+
+def stacked_states(config: ExperimentConfig, dataset: data.Dataset, seeds, tx):
+  """The graph and the TrainStates of every seed, stacked along a leading axis."""
+  states = []
+  for seed in seeds:
+    model = models.create(config.model, dataset.input_shape, dataset.num_classes, seed)
+    graphdef, state = train_lib.init_state(model, tx)
+    states.append(state)
+  return graphdef, jax.tree.map(lambda *leaves: jnp.stack(leaves), *states)
+
+
+def train_seeds(config: ExperimentConfig, dataset: data.Dataset, seeds, eval_every: int,
+                progress=None) -> list[dict]:
+  """Trains ``config`` for each seed at once; returns per-seed results with evaluations.
+
+  Each result has ``seed``, ``diverged`` (a non-finite loss or update at some
+  step), ``evaluations`` (``step``, ``epoch``, ``test_accuracy``,
+  ``test_loss``, ``train_seconds``: the cumulative training time of the whole
+  vmapped program, compilation and evaluation excluded), and the final
+  ``test_accuracy`` and ``test_loss`` (None when diverged).
+  """
+  tx = optimizers.create(config.optimizer)
+  graphdef, states = stacked_states(config, dataset, seeds, tx)
+  num_train = len(dataset.train_y)
+  steps_per_epoch = train_lib.steps_per_epoch(num_train, config.train.batch_size)
+  epoch = train_lib.make_epoch(train_lib.make_train_step(graphdef, tx, config.loss.name),
+                               num_train, config.train.batch_size)
+  evaluate = train_lib.make_evaluate(graphdef, config.loss.name)
+  seed_array = jnp.asarray(seeds)
+
+  @jax.jit
+  def run_epochs(states, train_x, train_y, epochs):
+    def one_epoch(states, epoch_index):
+      keys = jax.vmap(lambda s: train_lib.epoch_key(s, epoch_index))(seed_array)
+      states, metrics = jax.vmap(epoch, in_axes=(0, None, None, 0))(states, train_x, train_y,
+                                                                    keys)
+      finite = jnp.all(jnp.isfinite(metrics["loss"]) & metrics["update_finite"], axis=1)
+      return states, finite
+
+    states, finite = jax.lax.scan(one_epoch, states, epochs)
+    return states, jnp.all(finite, axis=0)
+
+  @jax.jit
+  def test_metrics(states, test_x, test_y):
+    def one(state):
+      params = optimizers.evaluation_params(config.optimizer, state.opt_state, state.params)
+      return evaluate(params, test_x, test_y)
+    return jax.vmap(one)(states)
+
+  arrays = [jnp.asarray(a) for a in (dataset.train_x, dataset.train_y, dataset.test_x,
+                                     dataset.test_y)]
+  evaluations = [[] for _ in seeds]
+  finite = np.ones(len(seeds), bool)
+  train_seconds, done, compiled = 0.0, 0, {}
+  while done < config.train.epochs:
+    length = min(eval_every, config.train.epochs - done)
+    epochs = jnp.arange(done, done + length)
+    if length not in compiled:  # compile outside the clock, once per chunk length
+      compiled[length] = run_epochs.lower(states, arrays[0], arrays[1], epochs).compile()
+    tic = time.perf_counter()
+    states, chunk_finite = compiled[length](states, arrays[0], arrays[1], epochs)
+    finite &= np.asarray(chunk_finite)
+    train_seconds += time.perf_counter() - tic
+    done += length
+    tests = jax.device_get(test_metrics(states, arrays[2], arrays[3]))
+    for i in range(len(seeds)):
+      ok = bool(finite[i])
+      evaluations[i].append({
+          "epoch": done, "step": done * steps_per_epoch, "train_seconds": train_seconds,
+          "test_accuracy": float(tests["test_accuracy"][i]) if ok else None,
+          "test_loss": float(tests["test_loss"][i]) if ok else None})
+    if progress is not None:
+      progress(done)
+  return [{"seed": seed, "diverged": not bool(finite[i]), "evaluations": evaluations[i],
+           "test_accuracy": evaluations[i][-1]["test_accuracy"],
+           "test_loss": evaluations[i][-1]["test_loss"]}
+          for i, seed in enumerate(seeds)]

@@ -1,0 +1,250 @@
+"""The workload suite: ``python -m experiments.suite CONFIG [--set K=V] [--out DIR] [--force]``.
+
+Puts the paper's claim (its constants need no tuning) to the AlgoPerf test:
+every optimizer of the suite config trains every workload with the same data,
+budget and seeds; a tuned baseline per workload (the best cell of an SGD
+learning-rate x momentum grid, chosen on a validation split carved from the
+training set, never on the test set) is retrained and reported like the rest.
+For each (workload, optimizer, seed): final test accuracy and loss, the first
+step and time at which the workload's target test accuracy is reached, and
+divergence. Writes ``suite.json``, ``suite.md``, ``profile.png`` and
+``accuracy.png``; each finished (workload, optimizer) group is kept in
+``cells/`` as soon as it ends, so a rerun with the same ``--out`` skips it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import re
+import shutil
+import time
+from typing import Optional
+
+import numpy as np
+
+from experiments import cli, data, multiseed, optimizers, outputs, plots, scoring, sweep
+from experiments import config as config_lib
+from experiments import suite_report as report
+from experiments.config import ConfigError, LogRange, OptimizerConfig
+
+TUNED = "tuned sgd"  # the label prefix of the tuned baseline
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkloadConfig:
+  name: str
+  config: str  # an experiment config file, relative to the suite file's folder
+  target: float  # test accuracy that counts as reaching the workload's goal
+  overrides: tuple[str, ...] = ()  # KEY=VALUE, as with --set
+  clean_twin: Optional[str] = None  # for a label-noise workload: the clean one
+  optional: bool = False  # skipped, with its reason, when its data files are absent
+
+  def validate(self, key):
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", self.name):
+      raise ConfigError(f"config key '{key}.name': letters, digits, '_', '-', '.' only, "
+                        f"got {self.name!r}")
+    config_lib._check_range(f"{key}.target", self.target, 0.0, 1.0, open_low=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class TuningConfig:
+  learning_rates: LogRange = LogRange(min=1e-3, max=1.0, num=7)
+  momenta: tuple[float, ...] = (0.0, 0.5, 0.9, 0.95)
+  seeds: tuple[int, ...] = (0,)
+  validation_fraction: float = 0.1  # of the training set, stratified by class
+
+  def validate(self, key):
+    for i, m in enumerate(self.momenta):
+      config_lib._check_range(f"{key}.momenta[{i}]", m, 0.0, 1.0, open_high=True)
+    if not self.momenta or not self.seeds:
+      raise ConfigError(f"config key '{key}': needs at least one momentum and one seed")
+    config_lib._check_range(f"{key}.validation_fraction", self.validation_fraction, 0.0,
+                            0.5, open_low=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class SuiteConfig:
+  workloads: tuple[WorkloadConfig, ...] = ()
+  optimizers: tuple[OptimizerConfig, ...] = ()
+  seeds: tuple[int, ...] = (0, 1, 2)
+  eval_every: int = 1  # epochs between test evaluations (the time-to-target resolution)
+  tuning: TuningConfig = TuningConfig()
+  max_ratio: float = 4.0  # performance profile: ratios above this count as never
+
+  def validate(self, key):
+    if not self.workloads or not self.optimizers or not self.seeds:
+      raise ConfigError("config key 'workloads': a suite needs workloads, optimizers and "
+                        "seeds (at least one of each)")
+    names = [w.name for w in self.workloads]
+    for i, w in enumerate(self.workloads):
+      if names.count(w.name) > 1:
+        raise ConfigError(f"config key 'workloads[{i}].name': {w.name!r} appears twice")
+      if w.clean_twin is not None and w.clean_twin not in names:
+        raise ConfigError(f"config key 'workloads[{i}].clean_twin': no workload named "
+                          f"{w.clean_twin!r}")
+    config_lib._check_positive("eval_every", self.eval_every)
+    if not self.max_ratio > 1:
+      raise ConfigError(f"config key 'max_ratio': must be above 1, got {self.max_ratio}")
+
+
+def load_suite(path, overrides=()) -> tuple[SuiteConfig, dict]:
+  """The suite config and each workload's resolved experiment config, all validated."""
+  path = pathlib.Path(path)
+  suite = config_lib.build(SuiteConfig, config_lib.apply_overrides(
+      config_lib.load_yaml(path), overrides))
+  workloads = {}
+  for i, workload in enumerate(suite.workloads):
+    file = path.parent / workload.config
+    try:
+      workloads[workload.name] = config_lib.load(file, workload.overrides)
+    except ConfigError as error:
+      raise ConfigError(f"workloads[{i}] ({workload.name}): {error}") from None
+  return suite, workloads
+
+
+def slug(text: str) -> str:
+  return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()
+
+
+def validation_split(dataset: data.Dataset, fraction: float, seed: int) -> data.Dataset:
+  """The training set cut in two: its 'test' half is validation data, never the test set."""
+  train, validation = data.stratified_split(dataset.train_y, fraction, seed)
+  return data.Dataset(dataset.train_x[train], dataset.train_y[train],
+                      dataset.train_x[validation], dataset.train_y[validation],
+                      dataset.num_classes, f"{dataset.name} (validation split)")
+
+
+def tune(config, dataset: data.Dataset, tuning: TuningConfig) -> dict:
+  """The best SGD (learning rate, momentum) of the grid by mean validation accuracy."""
+  held_out = validation_split(dataset, tuning.validation_fraction, config.dataset.split_seed)
+  grid = config_lib.build(config_lib.SweepConfig, {
+      "learning_rates": dataclasses.asdict(tuning.learning_rates),
+      "momenta": list(tuning.momenta), "seeds": list(tuning.seeds)}, "tuning")
+  swept = dataclasses.replace(config, sweep=grid)
+  lrs, momenta = sweep.grid(swept)
+  cells = [sweep.Cell(lr, m, seed) for m in momenta for lr in lrs for seed in tuning.seeds]
+  entries = sweep.aggregate(sweep.train_cells(swept, held_out, cells))
+  for entry in entries:
+    entry["mean_validation_accuracy"] = entry.pop("mean_test_accuracy")
+    entry["validation_accuracy"] = entry.pop("test_accuracy")
+  best = max((e for e in entries if e["mean_validation_accuracy"] is not None),
+             key=lambda e: e["mean_validation_accuracy"], default=None)
+  if best is None:
+    raise ConfigError("config key 'tuning': every cell of the grid diverged")
+  return {"learning_rate": best["learning_rate"], "momentum": best["momentum"],
+          "validation_accuracy": best["mean_validation_accuracy"],
+          "validation_examples": len(held_out.test_y), "grid": entries}
+
+
+def tuned_optimizer(tuning_result: dict) -> OptimizerConfig:
+  lr, m = tuning_result["learning_rate"], tuning_result["momentum"]
+  return OptimizerConfig(name="sgd", learning_rate=lr, momentum=m,
+                         label=f"{TUNED} ({lr:.3g}, {m:g})")
+
+
+class Cells:
+  """Finished work under ``out/cells``: one JSON file per tuning or (workload, optimizer)."""
+
+  def __init__(self, out: pathlib.Path):
+    self.folder = out / "cells"
+
+  def path(self, workload: str, name: str) -> pathlib.Path:
+    return self.folder / workload / f"{name}.json"
+
+  def get(self, workload: str, name: str):
+    path = self.path(workload, name)
+    return outputs.read_json(path) if path.is_file() else None
+
+  def put(self, workload: str, name: str, value: dict) -> dict:
+    self.path(workload, name).parent.mkdir(parents=True, exist_ok=True)
+    outputs.write_json(self.path(workload, name), value)
+    return value
+
+
+def run_workload(workload: WorkloadConfig, config, suite: SuiteConfig, cells: Cells,
+                 say=print) -> dict:
+  """Tunes, then trains every optimizer and the tuned baseline on one workload."""
+  try:
+    dataset = data.load(config.dataset)
+  except ConfigError as error:
+    if workload.optional and "not found" in str(error):
+      say(f"{workload.name}: skipped ({error})")
+      return {"name": workload.name, "skipped": str(error)}
+    raise
+  tuning = cells.get(workload.name, "tuning")
+  if tuning is None:
+    tic = time.perf_counter()
+    tuning = tune(config, dataset, suite.tuning)
+    tuning["wall_time_s"] = time.perf_counter() - tic
+    cells.put(workload.name, "tuning", tuning)
+  say(f"{workload.name}: tuned sgd ({tuning['learning_rate']:.3g}, {tuning['momentum']:g}), "
+      f"validation accuracy {tuning['validation_accuracy']:.4f}")
+  groups = []
+  for i, optimizer in enumerate((*suite.optimizers, tuned_optimizer(tuning))):
+    label = optimizers.resolve(optimizer).label
+    name = f"{i:02d}-{slug(label)}"
+    group = cells.get(workload.name, name)
+    if group is None:
+      tic = time.perf_counter()
+      trained = dataclasses.replace(config, optimizer=optimizer,
+                                    train=dataclasses.replace(config.train, progress=False))
+      runs = multiseed.train_seeds(trained, dataset, list(suite.seeds), suite.eval_every)
+      for run in runs:  # JSON has no infinity: a target never reached is null
+        steps = scoring.steps_to_target(run["evaluations"], workload.target)
+        reached = [e for e in run["evaluations"] if e["step"] == steps]
+        run["steps_to_target"] = reached[0]["step"] if reached else None
+        run["time_to_target_s"] = reached[0]["train_seconds"] if reached else None
+      resolved = optimizers.resolve(optimizer)
+      group = cells.put(workload.name, name, {
+          "optimizer": label, "name": optimizer.name, "tuned": i == len(suite.optimizers),
+          "learning_rate": resolved.learning_rate, "momentum": resolved.momentum,
+          "runs": runs, "wall_time_s": time.perf_counter() - tic})
+    groups.append(group)
+    finals = [r["test_accuracy"] for r in group["runs"] if r["test_accuracy"] is not None]
+    say(f"{workload.name}: {label}: test accuracy "
+        f"{np.mean(finals) if finals else float('nan'):.4f}")
+  return {"name": workload.name, "target": workload.target, "dataset": dataset.name,
+          "model": config.model.name, "epochs": config.train.epochs,
+          "batch_size": config.train.batch_size, "label_noise": config.dataset.label_noise,
+          "steps_per_epoch": len(dataset.train_y) // config.train.batch_size,
+          "clean_twin": workload.clean_twin, "tuning": tuning, "optimizers": groups}
+
+
+def run_suite(suite: SuiteConfig, workloads: dict, out: pathlib.Path, say=print) -> dict:
+  cells = Cells(out)
+  tic = time.perf_counter()
+  results = [run_workload(w, workloads[w.name], suite, cells, say) for w in suite.workloads]
+  document = report.summarize(results, suite.max_ratio, TUNED)
+  document.update(config=config_lib.to_dict(suite), versions=outputs.versions(),
+                  wall_time_s=time.perf_counter() - tic)
+  outputs.write_json(out / "suite.json", document)
+  outputs.write_text(out / "suite.md", report.markdown(document))
+  plots.performance_profile(document["profile"], out / "profile.png",
+                            title=f"performance profile, {document['num_workloads']} workloads")
+  plots.suite_accuracy(document["workloads"], out / "accuracy.png")
+  return document
+
+
+def main(argv=None) -> int:
+  parser = cli.parser_for("python -m experiments.suite", __doc__)
+  parser.add_argument("--force", action="store_true",
+                      help="start over in an --out that holds a different suite config")
+  args = parser.parse_args(argv)
+  with cli.exit_codes():
+    if args.config is None:
+      raise ConfigError("a suite config is required, e.g. configs/suite_quick.yaml")
+    suite, workloads = load_suite(args.config, args.overrides)
+    resolved = {"suite": config_lib.to_dict(suite),
+                "workloads": {n: config_lib.to_dict(c) for n, c in workloads.items()}}
+    out = outputs.prepare(args.out, resolved, "suite", force=args.force)
+    if args.force:
+      shutil.rmtree(out / "cells", ignore_errors=True)
+    document = run_suite(suite, workloads, out, say=lambda line: print(line, flush=True))
+    print(report.verdict_table(document))
+    print(f"written to {out}")
+  return 0
+
+
+if __name__ == "__main__":
+  raise SystemExit(main())

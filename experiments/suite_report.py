@@ -1,0 +1,144 @@
+"""The suite's results, summarized: per-workload tables, the profile and the verdict.
+
+Everything here is computed from the finished groups of ``experiments.suite``;
+no number is written by hand. Optimizers are named by their label across
+workloads, except the tuned baseline, whose grid cell differs per workload and
+which is named ``tuned sgd`` everywhere.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+from experiments import scoring
+
+
+def _steps(run) -> float:
+  return scoring.INF if run["steps_to_target"] is None else run["steps_to_target"]
+
+
+def summarize_group(group: dict, tuned_name: str) -> dict:
+  runs = group["runs"]
+  finals = [r["test_accuracy"] for r in runs if r["test_accuracy"] is not None]
+  losses = [r["test_loss"] for r in runs if r["test_loss"] is not None]
+  steps = [_steps(r) for r in runs]
+  times = [r["time_to_target_s"] for r in runs if r["time_to_target_s"] is not None]
+  median_steps = scoring.median(steps)
+  return {
+      "optimizer": tuned_name if group["tuned"] else group["optimizer"],
+      "label": group["optimizer"], "learning_rate": group["learning_rate"],
+      "momentum": group["momentum"],
+      "test_accuracy": statistics.fmean(finals) if finals else None,
+      "test_accuracy_std": statistics.pstdev(finals) if finals else None,
+      "per_seed_test_accuracy": [r["test_accuracy"] for r in runs],
+      "test_loss": statistics.fmean(losses) if losses else None,
+      "seeds": len(runs), "diverged": sum(r["diverged"] for r in runs),
+      "reached_target": sum(math.isfinite(s) for s in steps),
+      "median_steps_to_target": median_steps if math.isfinite(median_steps) else None,
+      "per_seed_steps_to_target": [r["steps_to_target"] for r in runs],
+      "median_time_to_target_s": (statistics.median(times)
+                                  if math.isfinite(median_steps) and times else None),
+      "wall_time_s": group["wall_time_s"],
+  }
+
+
+def summarize(results: list[dict], max_ratio: float, tuned_name: str) -> dict:
+  """suite.json's content (less config and versions) from the per-workload results."""
+  workloads, skipped = [], []
+  for result in results:
+    if "skipped" in result:
+      skipped.append({"name": result["name"], "reason": result["skipped"]})
+      continue
+    rows = [summarize_group(g, tuned_name) for g in result["optimizers"]]
+    workloads.append({**{k: v for k, v in result.items() if k != "optimizers"},
+                      "rows": rows, "groups": result["optimizers"]})
+  finals = {w["name"]: {r["optimizer"]: r["test_accuracy"] for r in w["rows"]}
+            for w in workloads}
+  steps = {w["name"]: {r["optimizer"]: (scoring.INF if r["median_steps_to_target"] is None
+                                        else r["median_steps_to_target"]) for r in w["rows"]}
+           for w in workloads}
+  twins = {w["name"]: w["clean_twin"] for w in workloads if w["clean_twin"]}
+  ratios = scoring.performance_ratios(steps, max_ratio)
+  taus = [1.0 + (max_ratio - 1.0) * i / 200 for i in range(201)]
+  n = len(workloads)
+  profile = {"max_ratio": max_ratio, "taus": taus, "measure": "median steps to target",
+             "optimizers": {o: {"rho": scoring.profile(r, n, taus) if n else [],
+                                "score": scoring.profile_score(r, n, max_ratio) if n else None,
+                                "ratios": {w: (None if math.isinf(v) else v)
+                                           for w, v in r.items()}}
+                            for o, r in ratios.items()}}
+  return {"num_workloads": n, "workloads": workloads, "skipped": skipped,
+          "tuned_baseline": tuned_name, "profile": profile,
+          "verdict": scoring.verdict(finals, steps, tuned_name, twins) if n else {}}
+
+
+def _points(fraction):
+  return None if fraction is None else 100 * fraction
+
+
+def _fmt(value, spec) -> str:
+  return "n/a" if value is None else format(value, spec)
+
+
+def workload_table(workload: dict, tuned_name: str) -> str:
+  lines = [f"### {workload['name']}: {workload['dataset']} {workload['model']}, "
+           f"{workload['epochs']} epochs of batch {workload['batch_size']} "
+           f"({workload['steps_per_epoch']} steps each), label noise "
+           f"{workload['label_noise']:g}, target test accuracy {workload['target']:g}",
+           "",
+           f"Tuned baseline: SGD grid on a validation split of "
+           f"{workload['tuning']['validation_examples']} training examples; best "
+           f"({workload['tuning']['learning_rate']:.3g}, {workload['tuning']['momentum']:g}) "
+           f"at validation accuracy {workload['tuning']['validation_accuracy']:.4f}.",
+           "",
+           "| optimizer | test accuracy | std | vs tuned (points) | reached target | "
+           "median steps to target | median time to target (s) | diverged |",
+           "|---|---|---|---|---|---|---|---|"]
+  tuned = next(r for r in workload["rows"] if r["optimizer"] == tuned_name)
+  for r in workload["rows"]:
+    gap = (None if r["test_accuracy"] is None or tuned["test_accuracy"] is None
+           else _points(r["test_accuracy"] - tuned["test_accuracy"]))
+    lines.append(f"| {r['label']} | {_fmt(r['test_accuracy'], '.4f')} | "
+                 f"{_fmt(r['test_accuracy_std'], '.4f')} | {_fmt(gap, '+.2f')} | "
+                 f"{r['reached_target']}/{r['seeds']} | {_fmt(r['median_steps_to_target'], 'g')}"
+                 f" | {_fmt(r['median_time_to_target_s'], '.3g')} | "
+                 f"{r['diverged']}/{r['seeds']} |")
+  return "\n".join(lines) + "\n"
+
+
+def verdict_table(document: dict) -> str:
+  noisy = [w["name"] for w in document["workloads"] if w["clean_twin"]]
+  lines = ["| optimizer | within 0.5 pt of tuned | within 1 pt of tuned | targets reached | "
+           "median steps to target / tuned | profile score |"
+           + "".join(f" drop on {n} (pt) |" for n in noisy),
+           "|---|---|---|---|---|---|" + "---|" * len(noisy)]
+  n = document["num_workloads"]
+  for optimizer, v in document["verdict"].items():
+    score = document["profile"]["optimizers"][optimizer]["score"]
+    drops = "".join(f" {_fmt(_points(v['noise_drop_from_clean_twin'].get(w)), '.2f')} |"
+                    for w in noisy)
+    lines.append(f"| {optimizer} | {v['within_0_5_points_of_tuned']}/{n} | "
+                 f"{v['within_1_point_of_tuned']}/{n} | {v['targets_reached']}/{n} | "
+                 f"{_fmt(v['median_steps_to_target_vs_tuned'], '.2f')} "
+                 f"({v['workloads_compared_for_steps']}) | {_fmt(score, '.3f')} |{drops}")
+  return "\n".join(lines) + "\n"
+
+
+def markdown(document: dict) -> str:
+  parts = [f"# Workload suite: {document['num_workloads']} workloads, seeds "
+           f"{document['config']['seeds']}, wall time {document['wall_time_s']:.0f} s "
+           f"({document['versions']['backend']}, {document['versions']['device_kind']})", "",
+           "## Verdict", "",
+           "Final test accuracy is the mean over seeds; 'within' compares it with the tuned "
+           "baseline's; a target counts as reached when the median seed reaches it; steps "
+           "to target are medians over seeds, compared where both reach the target (the "
+           "count in brackets); the profile score is the area under the performance "
+           f"profile on [1, {document['profile']['max_ratio']:g}] (AlgoPerf), on median "
+           "steps to target; a drop is the clean twin's accuracy minus the noisy one's.", "",
+           verdict_table(document)]
+  for skipped in document["skipped"]:
+    parts.append(f"Skipped {skipped['name']}: {skipped['reason']}\n")
+  parts.append("## Workloads\n")
+  parts += [workload_table(w, document["tuned_baseline"]) for w in document["workloads"]]
+  return "\n".join(parts)
