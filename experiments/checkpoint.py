@@ -1,31 +1,59 @@
-"""Checkpoints with Orbax: atomic saves, the last few kept, resume from the newest.
+"""Checkpoints with Orbax: atomic saves, the last few kept, resume from the newest that reads.
 
 The train state is saved as its flat list of leaves and rebuilt on the
 structure of a freshly initialized state, so any optax state, NNX params or
 wrapper round-trips exactly. Data order needs no saved RNG: it is a function of
 (seed, epoch) and the position in the epoch, both known from the saved step.
+A checkpoint that cannot be read (truncated or missing files, garbled
+metadata) is named in one line, moved to ``damaged_checkpoints/`` beside the
+folder, and the next older one is tried.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import logging
 import pathlib
+import shutil
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from experiments import outputs
+from experiments.config import ConfigError
+
 
 class Checkpointer:
   def __init__(self, directory, keep: int):
     self.directory = pathlib.Path(directory).resolve()
-    options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
+    self.keep = keep
+    self.manager = self._open()
+
+  def _open(self) -> ocp.CheckpointManager:
+    options = ocp.CheckpointManagerOptions(max_to_keep=self.keep, create=True,
                                            enable_async_checkpointing=False)
-    self.manager = ocp.CheckpointManager(self.directory, options=options)
+    return ocp.CheckpointManager(self.directory, options=options)
 
   def save(self, step: int, state) -> None:
     leaves = {str(i): np.asarray(leaf) for i, leaf in enumerate(jax.tree.leaves(state))}
     self.manager.save(step, args=ocp.args.StandardSave({"leaves": leaves}), force=True)
     self.manager.wait_until_finished()
+    if outputs.is_writer():  # after Orbax's commit: every process's shards are there
+      outputs.write_json(self.directory / str(step) / INTEGRITY, _fingerprint(
+          self.directory / str(step)))
+
+  def damage(self, step: int):
+    """What is wrong with the checkpoint at ``step`` by its integrity record, or None."""
+    folder = self.directory / str(step)
+    try:
+      recorded = outputs.read_json(folder / INTEGRITY)
+    except (OSError, ValueError):
+      return f"its {INTEGRITY} is missing or unreadable"
+    if recorded != _fingerprint(folder):
+      return "its files differ from the ones saved (missing, truncated or changed)"
+    return None
 
   def latest_step(self):
     """The newest complete checkpoint's step, or None (Orbax skips unfinished ones)."""
@@ -40,8 +68,61 @@ class Checkpointer:
     return jax.tree.unflatten(treedef, [jax.numpy.asarray(v, dtype=np.asarray(leaf).dtype)
                                         for v, leaf in zip(values, leaves, strict=True)])
 
+  def restore_newest(self, like, say):
+    """(state, step) of the newest checkpoint that reads, or (like, None) if there is none.
+
+    ``say`` gets one line per damaged checkpoint. When checkpoints exist but
+    none reads, a ConfigError names the folder and ``--force``.
+    """
+    steps = sorted(self.manager.all_steps(), reverse=True)
+    for step in steps:
+      # Checked before Orbax opens anything: on some damage its reader threads
+      # print tracebacks even when the error is caught.
+      problem = self.damage(step)
+      if problem is None:
+        try:
+          with _quiet_orbax():
+            return self.restore(step, like), step
+        except Exception as error:  # damage the record cannot see: caught all the same
+          problem = f"Orbax: {type(error).__name__}"
+      aside = self.directory.parent / "damaged_checkpoints" / str(step)
+      say(f"warning: checkpoint '{self.directory / str(step)}' cannot be read ({problem}); "
+          f"moved to '{aside}', resuming from an older one")
+      self.manager.close()
+      aside.parent.mkdir(exist_ok=True)
+      shutil.rmtree(aside, ignore_errors=True)
+      shutil.move(str(self.directory / str(step)), aside)
+      self.manager = self._open()
+    if steps:
+      raise ConfigError(f"checkpoint folder '{self.directory}': no checkpoint in it can be "
+                        "read; use --force to start the run over")
+    return like, None
+
   def close(self) -> None:
     self.manager.close()
+
+
+INTEGRITY = "integrity.json"  # our record of a finished checkpoint: its files, sizes, hashes
+
+
+def _fingerprint(folder: pathlib.Path) -> dict:
+  files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != INTEGRITY
+                 and not p.name.startswith("."))
+  return {str(p.relative_to(folder)): [p.stat().st_size,
+                                       hashlib.sha256(p.read_bytes()).hexdigest()]
+          for p in files}
+
+
+@contextlib.contextmanager
+def _quiet_orbax():
+  """Orbax logs a damaged file through absl before it raises; the one line we print is enough."""
+  logger = logging.getLogger("absl")
+  level = logger.level
+  logger.setLevel(logging.CRITICAL)
+  try:
+    yield
+  finally:
+    logger.setLevel(level)
 
 
 def remove(directory) -> None:

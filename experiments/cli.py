@@ -10,6 +10,7 @@ from experiments import config as config_lib
 from experiments import data, outputs
 from experiments.config import ConfigError
 from experiments.devices import maybe_initialize_distributed
+from experiments.stopping import StopRequested
 
 EXIT_USAGE = 2
 EXIT_DIVERGED = 3
@@ -21,7 +22,7 @@ class Diverged(RuntimeError):
 
 @contextlib.contextmanager
 def exit_codes():
-  """Turns config mistakes into exit 2 and divergence into exit 3, without a traceback."""
+  """Config mistakes exit 2, divergence 3, a signal 128 + its number; one line, no traceback."""
   try:
     yield
   except ConfigError as error:
@@ -30,6 +31,9 @@ def exit_codes():
   except Diverged as error:
     print(f"diverged: {error}", file=sys.stderr)
     raise SystemExit(EXIT_DIVERGED) from None
+  except StopRequested as stop:
+    print(str(stop), file=sys.stderr, flush=True)
+    raise SystemExit(stop.exit_code) from None
   except KeyboardInterrupt:
     print("interrupted: the last checkpoint is kept; run again with the same --out to resume",
           file=sys.stderr)
@@ -58,10 +62,13 @@ def load_config(args, section: str = None, example: str = None):
   return config
 
 
-def start(args, prefix: str, section: str = None, example: str = None, force: bool = True):
+def start(args, prefix: str, section: str = None, example: str = None, force: bool = True,
+          stop=None):
   """Config, joined multi-host job, data and output folder: every command's prologue."""
   config = load_config(args, section, example)
   maybe_initialize_distributed()
+  if stop is not None:
+    stop.install()
   dataset = data.load(config.dataset)
   return config, dataset, outputs.prepare(args.out, config, prefix, force=force)
 

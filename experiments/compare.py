@@ -2,15 +2,18 @@
 
 Trains the config's model on the same data, budget and seeds once per entry of
 ``compare.optimizers`` and writes ``comparison.json``, ``comparison.md`` and
-``comparison.png``.
+``comparison.png``. Every finished run is kept in ``runs/`` as it ends: after a
+signal (SIGTERM, SIGINT) the command stops once the run in flight is done, and
+a rerun with the same ``--out`` skips the finished runs.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 import statistics
 
-from experiments import cli, optimizers, outputs, plots
+from experiments import cli, optimizers, outputs, plots, stopping
 from experiments.config import ExperimentConfig
 from experiments.run import train_and_evaluate
 
@@ -23,6 +26,11 @@ def run_one(config: ExperimentConfig, optimizer, seed: int, dataset) -> dict:
     return train_and_evaluate(config, dataset)
   except cli.Diverged as error:  # one optimizer diverging is a result, not a crash
     return {"status": "diverged", "reason": str(error)}
+
+
+def slug(text: str) -> str:
+  """A label as a file name."""
+  return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()
 
 
 def summarize(optimizer, runs: list[dict]) -> dict:
@@ -56,10 +64,23 @@ def markdown_table(rows: list[dict]) -> str:
   return "\n".join(lines) + "\n"
 
 
-def compare(config: ExperimentConfig, dataset, out) -> list[dict]:
-  rows = []
-  for optimizer in config.compare.optimizers:
-    runs = [run_one(config, optimizer, seed, dataset) for seed in config.compare.seeds]
+def compare(config: ExperimentConfig, dataset, out, stop=stopping.NEVER) -> list[dict]:
+  """Every (optimizer, seed) run, each kept in ``out/runs`` as it ends; a rerun skips them."""
+  store = outputs.ResultStore(out / "runs")
+  total = len(config.compare.optimizers) * len(config.compare.seeds)
+  rows, done = [], 0
+  for i, optimizer in enumerate(config.compare.optimizers):
+    runs = []
+    for seed in config.compare.seeds:
+      name = f"{i:02d}-{slug(optimizers.resolve(optimizer).label)}/seed{seed}"
+      result = store.get(name)
+      if result is None:
+        result = store.put(name, run_one(config, optimizer, seed, dataset))
+      runs.append(result)
+      done += 1
+      if done < total and stop.requested():
+        raise stop.stop(f"after {done} of {total} runs: finished runs kept in {store.folder}; "
+                        "run the same command again to resume")
     rows.append(summarize(optimizer, runs))
     print(f"{rows[-1]['optimizer']}: test_accuracy={rows[-1]['test_accuracy']}", flush=True)
   title = (f"{dataset.name} {config.model.name}, {config.loss.name} loss, "
@@ -73,9 +94,10 @@ def compare(config: ExperimentConfig, dataset, out) -> list[dict]:
 
 def main(argv=None) -> int:
   args = cli.parser_for("python -m experiments.compare", __doc__).parse_args(argv)
-  with cli.exit_codes():
-    config, dataset, out = cli.start(args, "compare", "compare", "configs/compare_digits.yaml")
-    rows = compare(config, dataset, out)
+  with cli.exit_codes(), stopping.GracefulStop() as stop:
+    config, dataset, out = cli.start(args, "compare", "compare", "configs/compare_digits.yaml",
+                                    stop=stop)
+    rows = compare(config, dataset, out, stop)
     print(markdown_table(rows))
     print(f"written to {out}")
   return 0

@@ -144,8 +144,10 @@ class TrainConfig:
   progress: bool = True
 
   def validate(self, key):
-    for field in ("epochs", "batch_size", "eval_every", "log_every", "keep_checkpoints"):
+    for field in ("epochs", "batch_size", "eval_every", "log_every"):
       _check_positive(f"{key}.{field}", getattr(self, field))
+    # Two at least, so that a damaged newest checkpoint always has a fallback.
+    _check_positive(f"{key}.keep_checkpoints", self.keep_checkpoints, minimum=2)
     if self.checkpoint_every is not None:
       _check_positive(f"{key}.checkpoint_every", self.checkpoint_every)
     _check_positive(f"{key}.seed", self.seed, minimum=0)

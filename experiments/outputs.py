@@ -86,6 +86,30 @@ def read_json(path):
   return json.loads(pathlib.Path(path).read_text())
 
 
+class ResultStore:
+  """Finished units of a multi-run command, one JSON file each, written as each ends.
+
+  A rerun with the same ``--out`` finds them and skips that work; since every
+  file is written atomically, a kill leaves either the whole result or none.
+  """
+
+  def __init__(self, folder):
+    self.folder = pathlib.Path(folder)
+
+  def path(self, name: str) -> pathlib.Path:
+    return self.folder / f"{name}.json"
+
+  def get(self, name: str):
+    path = self.path(name)
+    return read_json(path) if path.is_file() else None
+
+  def put(self, name: str, value):
+    if is_writer():
+      self.path(name).parent.mkdir(parents=True, exist_ok=True)
+    write_json(self.path(name), value)
+    return value
+
+
 def read_jsonl(path) -> list[dict]:
   path = pathlib.Path(path)
   if not path.is_file():

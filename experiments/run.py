@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import pathlib
+import signal
+import sys
 import time
 from typing import Optional
 
@@ -16,7 +18,7 @@ import jax
 import numpy as np
 import optax
 
-from experiments import checkpoint, cli, data, models, optimizers, outputs, plots
+from experiments import checkpoint, cli, data, models, optimizers, outputs, plots, stopping
 from experiments import train as train_lib
 from experiments.config import ConfigError, ExperimentConfig
 from experiments.devices import (
@@ -27,6 +29,16 @@ from experiments.devices import (
 
 # Large enough never to let a non-finite update through in a real run.
 _MAX_SKIPPED_IN_A_ROW = 2**31 - 1
+# Steps per compiled segment at most: a signal is answered at the next segment
+# end, which must come within seconds even for a CNN on a CPU.
+MAX_SEGMENT_STEPS = 50
+
+
+def segment_length(steps_per_epoch: int, checkpoint_every: int) -> int:
+  """The longest segment, up to MAX_SEGMENT_STEPS, that divides an epoch and the
+  checkpoint interval, so every epoch end and every checkpoint falls on a segment end."""
+  common = math.gcd(steps_per_epoch, checkpoint_every)
+  return max(d for d in range(1, min(common, MAX_SEGMENT_STEPS) + 1) if common % d == 0)
 
 
 def build_optimizer(config: ExperimentConfig) -> optax.GradientTransformation:
@@ -70,8 +82,14 @@ def _finite_or_none(value):
 
 
 def train_and_evaluate(config: ExperimentConfig, dataset: data.Dataset,
-                       out: Optional[pathlib.Path] = None, progress: bool = True) -> dict:
-  """Trains per ``config``; with ``out``, writes every output and resumes from it."""
+                       out: Optional[pathlib.Path] = None, progress: bool = True,
+                       stop=stopping.NEVER) -> dict:
+  """Trains per ``config``; with ``out``, writes every output and resumes from it.
+
+  ``stop`` (a :class:`stopping.GracefulStop`) is asked after every segment;
+  when a signal came, the state is checkpointed at that step, ``summary.json``
+  says ``interrupted``, and :class:`stopping.StopRequested` is raised.
+  """
   start_time = time.perf_counter()
   devices = select_devices(config)
   mesh = train_lib.data_mesh(np.array(devices))
@@ -90,9 +108,7 @@ def train_and_evaluate(config: ExperimentConfig, dataset: data.Dataset,
                       f"than the {num_train} training examples")
   total_steps = config.train.epochs * steps_per_epoch
   checkpoint_every = config.train.checkpoint_every or steps_per_epoch
-  # One compiled segment length that divides both an epoch and the checkpoint
-  # interval, so every epoch end and every checkpoint falls on a segment end.
-  segment_steps = math.gcd(steps_per_epoch, checkpoint_every)
+  segment_steps = segment_length(steps_per_epoch, checkpoint_every)
   segment_fn = jax.jit(train_lib.make_segment(train_step, num_train, config.train.batch_size,
                                               segment_steps), donate_argnums=0)
   evaluate = train_lib.make_evaluate(graphdef, config.loss.name)
@@ -112,9 +128,9 @@ def train_and_evaluate(config: ExperimentConfig, dataset: data.Dataset,
   start_step, checkpointer, log = 0, None, None
   if out is not None:
     checkpointer = checkpoint.Checkpointer(out / "checkpoints", config.train.keep_checkpoints)
-    latest = checkpointer.latest_step()
-    if latest is not None:
-      state, start_step = checkpointer.restore(latest, state), latest
+    state, restored = checkpointer.restore_newest(
+        state, say=lambda line: print(line, file=sys.stderr, flush=True))
+    start_step = restored or 0
     log = outputs.MetricsLog(out / "metrics.jsonl", resume_step=start_step)
   state = place(state, replicated)
 
@@ -134,6 +150,24 @@ def train_and_evaluate(config: ExperimentConfig, dataset: data.Dataset,
   }
   bar = _progress_bar(config, start_step // steps_per_epoch, progress)
   train_seconds, trained_steps, last_test, last_train = 0.0, 0, {}, {}
+
+  def interrupted(step: int, saved: bool) -> stopping.StopRequested:
+    """Checkpoint (unless just saved) and summary at ``step``; the exception to raise."""
+    summary.update(status="interrupted", step=step, signal=signal.Signals(stop.signum).name,
+                   wall_time_s=time.perf_counter() - start_time)
+    if bar is not None:
+      bar.close()
+    if out is None:
+      return stop.stop(f"at step {step}")
+    if not saved and step > start_step:
+      checkpointer.save(step, state)
+    checkpointer.close()
+    outputs.write_json(out / "summary.json", summary)
+    return stop.stop(f"at step {step}: checkpoint saved in {out / 'checkpoints'}; run the "
+                     "same command again to resume")
+
+  if stop.requested():  # signalled during start-up: nothing new to save
+    raise interrupted(start_step, saved=True)
   for first_step in range(start_step, total_steps, segment_steps):
     epoch, offset = divmod(first_step, steps_per_epoch)
     tic = time.perf_counter()
@@ -163,10 +197,14 @@ def train_and_evaluate(config: ExperimentConfig, dataset: data.Dataset,
                       or done == total_steps):
       last_test = evaluate_now(state)
       records[-1].update(last_test, epoch=done // steps_per_epoch)
+    saved = False
     if out is not None:
       log.append(records)
       if done % checkpoint_every == 0 or done == total_steps:
         checkpointer.save(done, state)
+        saved = True
+    if done < total_steps and stop.requested():
+      raise interrupted(done, saved)
     if bar is not None and epoch_end:
       bar.update(1)
       bar.set_postfix(loss=f"{last_train['loss']:.4f}", acc=f"{last_train['accuracy']:.3f}",
@@ -206,11 +244,12 @@ def main(argv=None) -> int:
   parser.add_argument("--force", action="store_true",
                       help="start over in an --out that holds a different config")
   args = parser.parse_args(argv)
-  with cli.exit_codes():
-    config, dataset, out = cli.start(args, "run", force=args.force)
+  with cli.exit_codes(), stopping.GracefulStop() as stop:
+    config, dataset, out = cli.start(args, "run", force=args.force, stop=stop)
     if args.force:
       checkpoint.remove(out / "checkpoints")
-    summary = train_and_evaluate(config, dataset, out)
+      checkpoint.remove(out / "damaged_checkpoints")
+    summary = train_and_evaluate(config, dataset, out, stop=stop)
     print(f"{out}: test_accuracy={summary['test_accuracy']:.4f} "
           f"test_loss={summary['test_loss']:.4f} steps={summary['steps']} "
           f"wall_time_s={summary['wall_time_s']:.1f}")

@@ -9,7 +9,8 @@ For each (workload, optimizer, seed): final test accuracy and loss, the first
 step and time at which the workload's target test accuracy is reached, and
 divergence. Writes ``suite.json``, ``suite.md``, ``profile.png`` and
 ``accuracy.png``; each finished (workload, optimizer) group is kept in
-``cells/`` as soon as it ends, so a rerun with the same ``--out`` skips it.
+``cells/`` as soon as it ends, so a rerun with the same ``--out`` skips it; a
+signal (SIGTERM, SIGINT) stops the suite once the group in flight is done.
 """
 
 from __future__ import annotations
@@ -23,7 +24,18 @@ from typing import Optional
 
 import numpy as np
 
-from experiments import cli, data, multiseed, optimizers, outputs, plots, scoring, sweep
+from experiments import (
+    cli,
+    compare,
+    data,
+    multiseed,
+    optimizers,
+    outputs,
+    plots,
+    scoring,
+    stopping,
+    sweep,
+)
 from experiments import config as config_lib
 from experiments import suite_report as report
 from experiments.config import ConfigError, LogRange, OptimizerConfig
@@ -103,10 +115,6 @@ def load_suite(path, overrides=()) -> tuple[SuiteConfig, dict]:
   return suite, workloads
 
 
-def slug(text: str) -> str:
-  return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()
-
-
 def validation_split(dataset: data.Dataset, fraction: float, seed: int) -> data.Dataset:
   """The training set cut in two: its 'test' half is validation data, never the test set."""
   train, validation = data.stratified_split(dataset.train_y, fraction, seed)
@@ -143,27 +151,8 @@ def tuned_optimizer(tuning_result: dict) -> OptimizerConfig:
                          label=f"{TUNED} ({lr:.3g}, {m:g})")
 
 
-class Cells:
-  """Finished work under ``out/cells``: one JSON file per tuning or (workload, optimizer)."""
-
-  def __init__(self, out: pathlib.Path):
-    self.folder = out / "cells"
-
-  def path(self, workload: str, name: str) -> pathlib.Path:
-    return self.folder / workload / f"{name}.json"
-
-  def get(self, workload: str, name: str):
-    path = self.path(workload, name)
-    return outputs.read_json(path) if path.is_file() else None
-
-  def put(self, workload: str, name: str, value: dict) -> dict:
-    self.path(workload, name).parent.mkdir(parents=True, exist_ok=True)
-    outputs.write_json(self.path(workload, name), value)
-    return value
-
-
-def run_workload(workload: WorkloadConfig, config, suite: SuiteConfig, cells: Cells,
-                 say=print) -> dict:
+def run_workload(workload: WorkloadConfig, config, suite: SuiteConfig,
+                 cells: outputs.ResultStore, say=print, stop=stopping.NEVER) -> dict:
   """Tunes, then trains every optimizer and the tuned baseline on one workload."""
   try:
     dataset = data.load(config.dataset)
@@ -172,19 +161,19 @@ def run_workload(workload: WorkloadConfig, config, suite: SuiteConfig, cells: Ce
       say(f"{workload.name}: skipped ({error})")
       return {"name": workload.name, "skipped": str(error)}
     raise
-  tuning = cells.get(workload.name, "tuning")
+  tuning = cells.get(f"{workload.name}/tuning")
   if tuning is None:
     tic = time.perf_counter()
     tuning = tune(config, dataset, suite.tuning)
     tuning["wall_time_s"] = time.perf_counter() - tic
-    cells.put(workload.name, "tuning", tuning)
+    cells.put(f"{workload.name}/tuning", tuning)
   say(f"{workload.name}: tuned sgd ({tuning['learning_rate']:.3g}, {tuning['momentum']:g}), "
       f"validation accuracy {tuning['validation_accuracy']:.4f}")
   groups = []
   for i, optimizer in enumerate((*suite.optimizers, tuned_optimizer(tuning))):
     label = optimizers.resolve(optimizer).label
-    name = f"{i:02d}-{slug(label)}"
-    group = cells.get(workload.name, name)
+    name = f"{i:02d}-{compare.slug(label)}"
+    group = cells.get(f"{workload.name}/{name}")
     if group is None:
       tic = time.perf_counter()
       trained = dataclasses.replace(config, optimizer=optimizer,
@@ -196,7 +185,7 @@ def run_workload(workload: WorkloadConfig, config, suite: SuiteConfig, cells: Ce
         run["steps_to_target"] = reached[0]["step"] if reached else None
         run["time_to_target_s"] = reached[0]["train_seconds"] if reached else None
       resolved = optimizers.resolve(optimizer)
-      group = cells.put(workload.name, name, {
+      group = cells.put(f"{workload.name}/{name}", {
           "optimizer": label, "name": optimizer.name, "tuned": i == len(suite.optimizers),
           "learning_rate": resolved.learning_rate, "momentum": resolved.momentum,
           "runs": runs, "wall_time_s": time.perf_counter() - tic})
@@ -204,6 +193,9 @@ def run_workload(workload: WorkloadConfig, config, suite: SuiteConfig, cells: Ce
     finals = [r["test_accuracy"] for r in group["runs"] if r["test_accuracy"] is not None]
     say(f"{workload.name}: {label}: test accuracy "
         f"{np.mean(finals) if finals else float('nan'):.4f}")
+    if stop.requested():
+      raise stop.stop(f"after {workload.name}: {label}: finished groups kept in "
+                      f"{cells.folder}; run the same command again to resume")
   return {"name": workload.name, "target": workload.target, "dataset": dataset.name,
           "model": config.model.name, "epochs": config.train.epochs,
           "batch_size": config.train.batch_size, "label_noise": config.dataset.label_noise,
@@ -211,10 +203,12 @@ def run_workload(workload: WorkloadConfig, config, suite: SuiteConfig, cells: Ce
           "clean_twin": workload.clean_twin, "tuning": tuning, "optimizers": groups}
 
 
-def run_suite(suite: SuiteConfig, workloads: dict, out: pathlib.Path, say=print) -> dict:
-  cells = Cells(out)
+def run_suite(suite: SuiteConfig, workloads: dict, out: pathlib.Path, say=print,
+              stop=stopping.NEVER) -> dict:
+  cells = outputs.ResultStore(out / "cells")
   tic = time.perf_counter()
-  results = [run_workload(w, workloads[w.name], suite, cells, say) for w in suite.workloads]
+  results = [run_workload(w, workloads[w.name], suite, cells, say, stop)
+             for w in suite.workloads]
   document = report.summarize(results, suite.max_ratio, TUNED)
   document.update(config=config_lib.to_dict(suite), versions=outputs.versions(),
                   wall_time_s=time.perf_counter() - tic)
@@ -231,7 +225,7 @@ def main(argv=None) -> int:
   parser.add_argument("--force", action="store_true",
                       help="start over in an --out that holds a different suite config")
   args = parser.parse_args(argv)
-  with cli.exit_codes():
+  with cli.exit_codes(), stopping.GracefulStop() as stop:
     if args.config is None:
       raise ConfigError("a suite config is required, e.g. configs/suite_quick.yaml")
     suite, workloads = load_suite(args.config, args.overrides)
@@ -240,7 +234,8 @@ def main(argv=None) -> int:
     out = outputs.prepare(args.out, resolved, "suite", force=args.force)
     if args.force:
       shutil.rmtree(out / "cells", ignore_errors=True)
-    document = run_suite(suite, workloads, out, say=lambda line: print(line, flush=True))
+    document = run_suite(suite, workloads, out, say=lambda line: print(line, flush=True),
+                         stop=stop)
     print(report.verdict_table(document))
     print(f"written to {out}")
   return 0

@@ -5,7 +5,10 @@ the per-cell train states are stacked and the very epoch function of
 ``train.py`` is ``jax.vmap``-ped over them, with the hyperparameters carried
 in the optimizer state by ``optax.inject_hyperparams``. Cells are independent
 lanes of the same computation, so a diverging cell turns its own lane
-non-finite and no other. Writes ``sweep.json`` and ``landscape.png``.
+non-finite and no other. Writes ``sweep.json`` and ``landscape.png``; each
+finished chunk is kept in ``chunks/`` as it ends, so after a signal (SIGTERM,
+SIGINT; the sweep stops once the chunk in flight is done) a rerun with the
+same ``--out`` goes on from there.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import numpy as np
 import optax
 
 import dualprocess
-from experiments import cli, data, models, outputs, plots
+from experiments import cli, data, models, outputs, plots, stopping
 from experiments import train as train_lib
 from experiments.config import ConfigError, ExperimentConfig
 from experiments.devices import (
@@ -66,7 +69,7 @@ def injected_optimizer() -> optax.GradientTransformation:
 
 
 def train_cells(config: ExperimentConfig, dataset: data.Dataset, cells: list[Cell],
-                chunk_size=None) -> list[dict]:
+                chunk_size=None, store=None, stop=stopping.NEVER) -> list[dict]:
   """Trains ``cells`` in vmapped chunks; returns one result per cell, in order.
 
   With ``train.devices`` above one, each chunk's cells are split over the
@@ -134,16 +137,19 @@ def train_cells(config: ExperimentConfig, dataset: data.Dataset, cells: list[Cel
                       "chunk_size": size})
     return results
 
-  return in_chunks(cells, chunk_size or len(cells), len(devices), train_chunk)
+  return in_chunks(cells, chunk_size or len(cells), len(devices), train_chunk, store, stop)
 
 
 def in_chunks(cells: list[Cell], size: int, lanes_per_step: int,
-              train_chunk: Callable[[list[Cell], int], list[dict]]) -> list[dict]:
+              train_chunk: Callable[[list[Cell], int], list[dict]],
+              store=None, stop=stopping.NEVER) -> list[dict]:
   """Trains ``cells`` ``size`` at a time, halving ``size`` when a chunk runs out of memory.
 
   ``size`` is kept a multiple of ``lanes_per_step`` (the devices) so every
   device gets whole lanes. A chunk that fails for lack of device memory leaves
-  nothing behind and is retried, smaller, from the same cell.
+  nothing behind and is retried, smaller, from the same cell. With ``store``
+  (an ``outputs.ResultStore``) each finished chunk is kept as it ends and a
+  rerun takes it from there; ``stop`` is asked after each chunk.
   """
   def whole_lanes(n: int) -> int:
     return max(lanes_per_step, -(-n // lanes_per_step) * lanes_per_step)
@@ -151,9 +157,21 @@ def in_chunks(cells: list[Cell], size: int, lanes_per_step: int,
   size = whole_lanes(size)
   results = []
   while len(results) < len(cells):
-    chunk = cells[len(results):len(results) + size]
+    start = len(results)
+    kept = store.get(f"chunk-{start:06d}") if store is not None else None
+    if kept is not None:
+      results.extend(dict(r, cell=Cell(*r["cell"])) for r in kept)
+      continue
+    chunk = cells[start:start + size]
     try:
-      results.extend(train_chunk(chunk, size))
+      trained = train_chunk(chunk, size)
+      if store is not None:
+        store.put(f"chunk-{start:06d}", trained)
+      results.extend(trained)
+      if len(results) < len(cells) and stop.requested():
+        raise stop.stop(f"after {len(results)} of {len(cells)} cells: finished chunks kept in "
+                        f"{store.folder if store else 'memory'}; run the same command again "
+                        "to resume")
     except jax.errors.JaxRuntimeError as error:
       if "RESOURCE_EXHAUSTED" not in str(error):
         raise
@@ -192,10 +210,11 @@ def aggregate(results: list[dict]) -> list[dict]:
   return entries
 
 
-def sweep(config: ExperimentConfig, dataset: data.Dataset, out) -> dict:
+def sweep(config: ExperimentConfig, dataset: data.Dataset, out, stop=stopping.NEVER) -> dict:
   tic = time.perf_counter()
   cells = all_cells(config)
-  results = train_cells(config, dataset, cells, config.sweep.chunk_size)
+  results = train_cells(config, dataset, cells, config.sweep.chunk_size,
+                        outputs.ResultStore(out / "chunks"), stop)
   entries = aggregate(results)
   lrs, momenta = grid(config)
   by_pair = {(e["learning_rate"], e["momentum"]): e for e in entries}
@@ -224,9 +243,10 @@ def sweep(config: ExperimentConfig, dataset: data.Dataset, out) -> dict:
 
 def main(argv=None) -> int:
   args = cli.parser_for("python -m experiments.sweep", __doc__).parse_args(argv)
-  with cli.exit_codes():
-    config, dataset, out = cli.start(args, "sweep", "sweep", "configs/sweep_digits.yaml")
-    result = sweep(config, dataset, out)
+  with cli.exit_codes(), stopping.GracefulStop() as stop:
+    config, dataset, out = cli.start(args, "sweep", "sweep", "configs/sweep_digits.yaml",
+                                    stop=stop)
+    result = sweep(config, dataset, out, stop)
     best = result["best_grid_cell"]
     for name, entry in result["references"].items():
       print(f"{name}: lr={entry['learning_rate']:.4g} m={entry['momentum']:.4g} "

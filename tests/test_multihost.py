@@ -7,9 +7,11 @@ single-process run and write each output once.
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 import jax
 import pytest
@@ -39,8 +41,8 @@ def free_port() -> int:
     return s.getsockname()[1]
 
 
-def launch(out, num_processes: int) -> None:
-  """Runs SCRIPT as one job of ``num_processes`` processes, one CPU device each."""
+def start_job(command, num_processes: int) -> list:
+  """Starts ``command`` as one job of ``num_processes`` processes, one CPU device each."""
   address = f"localhost:{free_port()}"
   processes = []
   for process_id in range(num_processes):
@@ -48,12 +50,24 @@ def launch(out, num_processes: int) -> None:
     env.pop("XLA_FLAGS", None)  # one CPU device per process
     env.update(JAX_COORDINATOR_ADDRESS=address, JAX_NUM_PROCESSES=str(num_processes),
                JAX_PROCESS_ID=str(process_id))
-    processes.append(subprocess.Popen([sys.executable, "-c", SCRIPT, str(out), *TINY],
-                                      cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True))
+    processes.append(subprocess.Popen([sys.executable, *command], cwd=ROOT, env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True))
+  return processes
+
+
+def finish(processes, code=0) -> list[str]:
+  errors = []
   for process in processes:
     _, stderr = process.communicate(timeout=600)
-    assert process.returncode == 0, stderr[-3000:]
+    assert process.returncode == code, stderr[-3000:]
+    errors.append(stderr)
+  return errors
+
+
+def launch(out, num_processes: int) -> None:
+  """Runs SCRIPT as one job of ``num_processes`` processes."""
+  finish(start_job(["-c", SCRIPT, str(out), *TINY], num_processes))
 
 
 @pytest.fixture(scope="module")
@@ -99,3 +113,34 @@ def test_a_malformed_launch_environment_is_one_line_and_exit_2(monkeypatch, caps
   assert exit_info.value.code == 2
   err = capsys.readouterr().err.strip().splitlines()
   assert len(err) == 1 and "JAX_NUM_PROCESSES" in err[0] and "'two'" in err[0]
+
+
+def test_sigterm_to_every_process_stops_all_at_one_step_and_resumes(tmp_path):
+  argv = ["-m", "experiments.run", *TINY, "--set", "train.epochs=12", "--out",
+          str(tmp_path / "two")]
+  checkpoints = tmp_path / "two" / "checkpoints"
+  processes = start_job(argv, 2)
+  deadline = time.time() + 300
+  while time.time() < deadline and not (checkpoints.is_dir() and any(
+      p.name.isdigit() for p in checkpoints.iterdir())):
+    time.sleep(0.01)
+  for process in processes:  # a scheduler signals each host, not at the same instant
+    process.send_signal(signal.SIGTERM)
+    time.sleep(0.02)
+  errors = finish(processes, code=143)
+  summary = json.loads((tmp_path / "two" / "summary.json").read_text())
+  assert summary["status"] == "interrupted" and summary["step"] < 96
+  for stderr in errors:  # both stopped after the same step, with the same one line
+    assert stderr.strip().splitlines()[-1].startswith(
+        f"interrupted by SIGTERM at step {summary['step']}:")
+  assert (checkpoints / str(summary["step"])).is_dir()
+  finish(start_job(argv, 2))
+  resumed = json.loads((tmp_path / "two" / "summary.json").read_text())
+  assert resumed["status"] == "ok" and resumed["resumed_from_step"] == summary["step"]
+  assert resumed["steps"] == 96
+  steps = [json.loads(line)["step"]
+           for line in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()]
+  assert steps == list(range(1, 97))  # every step once across the interruption
+  assert run.main([*TINY, "--set", "train.epochs=12", "--out", str(tmp_path / "one")]) == 0
+  one = json.loads((tmp_path / "one" / "summary.json").read_text())
+  assert abs(resumed["test_accuracy"] - one["test_accuracy"]) <= 0.02
