@@ -45,14 +45,20 @@ class Checkpointer:
           self.directory / str(step)))
 
   def damage(self, step: int):
-    """What is wrong with the checkpoint at ``step`` by its integrity record, or None."""
+    """What is wrong with the checkpoint at ``step`` by its integrity record, or None.
+
+    A checkpoint without a record (a kill between Orbax's commit and the
+    record) is not damaged by that alone: Orbax's own reading then decides.
+    """
     folder = self.directory / str(step)
     try:
       recorded = outputs.read_json(folder / INTEGRITY)
+    except FileNotFoundError:
+      return None
     except (OSError, ValueError):
-      return f"its {INTEGRITY} is missing or unreadable"
+      return f"its {INTEGRITY} is unreadable"
     if recorded != _fingerprint(folder):
-      return "its files differ from the ones saved (missing, truncated or changed)"
+      return "its files differ from the ones saved: missing, truncated or changed"
     return None
 
   def latest_step(self):
@@ -71,10 +77,13 @@ class Checkpointer:
   def restore_newest(self, like, say):
     """(state, step) of the newest checkpoint that reads, or (like, None) if there is none.
 
-    ``say`` gets one line per damaged checkpoint. When checkpoints exist but
-    none reads, a ConfigError names the folder and ``--force``.
+    Damaged checkpoints newer than the one restored are named through ``say``,
+    one line each, and moved to ``damaged_checkpoints/``. When checkpoints
+    exist but none reads, nothing is moved and a ConfigError names the folder
+    and ``--force``.
     """
     steps = sorted(self.manager.all_steps(), reverse=True)
+    damaged = []
     for step in steps:
       # Checked before Orbax opens anything: on some damage its reader threads
       # print tracebacks even when the error is caught.
@@ -82,21 +91,30 @@ class Checkpointer:
       if problem is None:
         try:
           with _quiet_orbax():
-            return self.restore(step, like), step
+            state = self.restore(step, like)
         except Exception as error:  # damage the record cannot see: caught all the same
           problem = f"Orbax: {type(error).__name__}"
-      aside = self.directory.parent / "damaged_checkpoints" / str(step)
-      say(f"warning: checkpoint '{self.directory / str(step)}' cannot be read ({problem}); "
-          f"moved to '{aside}', resuming from an older one")
-      self.manager.close()
-      aside.parent.mkdir(exist_ok=True)
-      shutil.rmtree(aside, ignore_errors=True)
-      shutil.move(str(self.directory / str(step)), aside)
-      self.manager = self._open()
+        else:
+          self._set_aside(damaged, say)
+          return state, step
+      damaged.append((step, problem))
     if steps:
       raise ConfigError(f"checkpoint folder '{self.directory}': no checkpoint in it can be "
                         "read; use --force to start the run over")
     return like, None
+
+  def _set_aside(self, damaged, say) -> None:
+    for step, problem in damaged:
+      aside = self.directory.parent / "damaged_checkpoints" / str(step)
+      say(f"warning: checkpoint '{self.directory / str(step)}' cannot be read ({problem}); "
+          f"moved to '{aside}', resuming from an older one")
+      if outputs.is_writer():
+        aside.parent.mkdir(exist_ok=True)
+        shutil.rmtree(aside, ignore_errors=True)
+        shutil.move(str(self.directory / str(step)), aside)
+    if damaged:
+      self.manager.close()
+      self.manager = self._open()
 
   def close(self) -> None:
     self.manager.close()

@@ -141,9 +141,13 @@ def test_unknown_command_line_flag_exits_2(capsys):
 
 
 def test_shipped_configs_all_validate():
+  from experiments import suite
   for path in sorted(config_lib.DEFAULT_CONFIG.parent.glob("*.yaml")):
-    config = config_lib.load(path)
-    assert isinstance(config, config_lib.ExperimentConfig), path
+    if path.name.startswith("suite"):  # a suite lists experiment configs; each must load
+      suite_config, workloads = suite.load_suite(path)
+      assert set(workloads) == {w.name for w in suite_config.workloads}, path
+    else:
+      assert isinstance(config_lib.load(path), config_lib.ExperimentConfig), path
 
 
 def test_overrides_and_round_trip(tmp_path):
