@@ -173,9 +173,8 @@ def test_compare_stops_after_the_run_in_flight_and_resumes(tmp_path):
   config.write_text(yaml.safe_dump({
       "dataset": {"name": "digits", "limit_train": 256},
       "model": {"name": "mlp", "hidden_sizes": [16]},
-      "train": {"epochs": 4, "batch_size": 32, "progress": False},
-      "compare": {"seeds": [0, 1], "optimizers": [
-          {"name": "dual_process"}, {"name": "adam", "learning_rate": 0.01}]}}))
+      "train": {"epochs": 2, "batch_size": 32, "progress": False},
+      "compare": {"seeds": [0, 1, 2], "optimizers": [{"name": "dual_process"}]}}))
   reference = tmp_path / "reference"
   assert compare.main([str(config), "--out", str(reference)]) == 0
   out = tmp_path / "out"
@@ -185,7 +184,7 @@ def test_compare_stops_after_the_run_in_flight_and_resumes(tmp_path):
   assert stderr.strip().splitlines()[-1].startswith("interrupted by SIGINT after ")
   assert not (out / "comparison.json").exists()
   finished = len(list((out / "runs").rglob("*.json")))
-  assert 1 <= finished < 4
+  assert 1 <= finished < 3
   assert compare.main([str(config), "--out", str(out)]) == 0
   assert without_timings(read(out, "comparison.json")) == \
       without_timings(read(reference, "comparison.json"))
