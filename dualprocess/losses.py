@@ -155,7 +155,7 @@ def equilibrium_targets(labels: chex.Array, num_classes: int) -> jax.Array:
 
   Puts :math:`p^* = 1/\varphi` on the label and spreads
   :math:`1 - p^* = 1/\varphi^2` evenly over the other :math:`K - 1` classes
-  (THEORY.md section 3).
+  (``docs/theory.md`` section 3).
 
   Args:
     labels: integer class indices, any shape.
@@ -228,7 +228,7 @@ def dual_process_loss(logits: chex.Array, labels: chex.Array, axis: int = -1) ->
     (1.5043, 1.5043)
 
   References:
-    Jaeger, 2021; this toolkit's formalization, THEORY.md section 3.
+    Jaeger, 2021; this toolkit's formalization, ``docs/theory.md`` section 3.
   """
   fn = "dual_process_loss"
   logits = _check_logits(fn, logits)
