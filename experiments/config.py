@@ -140,11 +140,15 @@ class TrainConfig:
   devices: Union[int, Literal["all"]] = 1
   checkpoint_every: Optional[int] = None  # steps between checkpoints; None: each epoch's end
   keep_checkpoints: int = 3
+  # Steps per compiled segment at most: a signal is answered at the next
+  # segment end. Raise it on an accelerator, where tiny steps make per-segment
+  # dispatch the cost.
+  max_segment_steps: int = 50
   skip_nonfinite: bool = False
   progress: bool = True
 
   def validate(self, key):
-    for field in ("epochs", "batch_size", "eval_every", "log_every"):
+    for field in ("epochs", "batch_size", "eval_every", "log_every", "max_segment_steps"):
       _check_positive(f"{key}.{field}", getattr(self, field))
     # Two at least, so that a damaged newest checkpoint always has a fallback.
     _check_positive(f"{key}.keep_checkpoints", self.keep_checkpoints, minimum=2)

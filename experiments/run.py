@@ -29,16 +29,11 @@ from experiments.devices import (
 
 # Large enough never to let a non-finite update through in a real run.
 _MAX_SKIPPED_IN_A_ROW = 2**31 - 1
-# Steps per compiled segment at most: a signal is answered at the next segment
-# end, which must come within seconds even for a CNN on a CPU.
-MAX_SEGMENT_STEPS = 50
-
-
-def segment_length(steps_per_epoch: int, checkpoint_every: int) -> int:
-  """The longest segment, up to MAX_SEGMENT_STEPS, that divides an epoch and the
-  checkpoint interval, so every epoch end and every checkpoint falls on a segment end."""
+def segment_length(steps_per_epoch: int, checkpoint_every: int, cap: int) -> int:
+  """The longest segment, up to ``cap`` steps, that divides an epoch and the checkpoint
+  interval, so every epoch end and every checkpoint falls on a segment end."""
   common = math.gcd(steps_per_epoch, checkpoint_every)
-  return max(d for d in range(1, min(common, MAX_SEGMENT_STEPS) + 1) if common % d == 0)
+  return max(d for d in range(1, min(common, cap) + 1) if common % d == 0)
 
 
 def build_optimizer(config: ExperimentConfig) -> optax.GradientTransformation:
@@ -108,7 +103,8 @@ def train_and_evaluate(config: ExperimentConfig, dataset: data.Dataset,
                       f"than the {num_train} training examples")
   total_steps = config.train.epochs * steps_per_epoch
   checkpoint_every = config.train.checkpoint_every or steps_per_epoch
-  segment_steps = segment_length(steps_per_epoch, checkpoint_every)
+  segment_steps = segment_length(steps_per_epoch, checkpoint_every,
+                                 config.train.max_segment_steps)
   segment_fn = jax.jit(train_lib.make_segment(train_step, num_train, config.train.batch_size,
                                               segment_steps), donate_argnums=0)
   evaluate = train_lib.make_evaluate(graphdef, config.loss.name)

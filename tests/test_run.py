@@ -199,3 +199,11 @@ def test_compare_on_a_tiny_budget(tmp_path):
   assert rows[4]["diverged"] == 2 and rows[4]["test_accuracy"] is None
   assert (out / "comparison.md").read_text().count("\n|") == 7  # header, rule, five rows
   assert (out / "comparison.png").is_file()
+
+
+def test_segments_divide_the_epoch_and_the_checkpoint_interval_up_to_the_cap():
+  assert run.segment_length(468, 468, 50) == 39  # MNIST, batch 128
+  assert run.segment_length(468, 468, 500) == 468
+  assert run.segment_length(44, 44, 50) == 44  # digits, batch 32
+  assert run.segment_length(10, 4, 50) == 2
+  assert run.segment_length(97, 97, 50) == 1  # a prime epoch: one step at a time
