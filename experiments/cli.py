@@ -62,7 +62,7 @@ def load_config(args, section: str = None, example: str = None):
   return config
 
 
-def start(args, prefix: str, section: str = None, example: str = None, force: bool = True,
+def start(args, prefix: str, section: str = None, example: str = None, force: bool = False,
           stop=None):
   """Config, joined multi-host job, data and output folder: every command's prologue."""
   config = load_config(args, section, example)

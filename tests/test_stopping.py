@@ -188,6 +188,14 @@ def test_compare_stops_after_the_run_in_flight_and_resumes(tmp_path):
   assert compare.main([str(config), "--out", str(out)]) == 0
   assert without_timings(read(out, "comparison.json")) == \
       without_timings(read(reference, "comparison.json"))
+  # Kept runs belong to their config: another config there is refused, or starts over.
+  with pytest.raises(SystemExit) as exit_info:
+    compare.main([str(config), "--set", "train.epochs=1", "--out", str(out)])
+  assert exit_info.value.code == 2
+  assert compare.main([str(config), "--set", "train.epochs=1", "--out", str(out),
+                       "--force"]) == 0
+  assert all(r["steps"] == 8 for r in map(json.loads, map(
+      lambda p: p.read_text(), (out / "runs").rglob("*.json"))))
 
 
 def test_sweep_stops_after_the_chunk_in_flight_and_resumes(tmp_path):
