@@ -38,7 +38,8 @@ class GracefulStop:
   """Installs the handlers for SIGTERM and SIGINT while the command runs."""
 
   def __init__(self):
-    self.signum = None
+    self.signum = None  # the signal to stop for: this process's, or another host's
+    self.received = False  # whether this process itself got one
     self._previous = {}
 
   def __enter__(self) -> GracefulStop:
@@ -52,13 +53,20 @@ class GracefulStop:
       signal.signal(signum, self._handle)
 
   def __exit__(self, *exc) -> None:
+    if self.signum is not None:
+      # Stopping: the process is about to exit, and a signal that comes during
+      # its shutdown (another host's late first one, or a second one here)
+      # must not kill it with the default action halfway through.
+      return
     for signum, handler in self._previous.items():
       signal.signal(signum, handler)
 
   def _handle(self, signum, frame) -> None:
-    if self.signum is not None:  # the second signal: no more waiting
+    if self.received:  # the second signal to this process: no more waiting
       os._exit(128 + signum)
-    self.signum = signum
+    self.received = True
+    if self.signum is None:  # else already stopping, agreed with another host
+      self.signum = signum
 
   def requested(self) -> bool:
     """Whether to stop now; in a multi-host job, whether any process was signalled."""

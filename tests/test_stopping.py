@@ -203,7 +203,7 @@ def test_sweep_stops_after_the_chunk_in_flight_and_resumes(tmp_path):
           "--set", "model.hidden_sizes=[16]", "--set", "train.epochs=2",
           "--set", "sweep.learning_rates={min: 0.01, max: 0.1, num: 2}",
           "--set", "sweep.momenta=[0.9]", "--set", "sweep.seeds=[0]",
-          "--set", "sweep.chunk_size=2"]
+          "--set", "sweep.chunk_size=1"]  # six chunks: the signal lands well before the end
   reference = tmp_path / "reference"
   assert sweep.main(argv + ["--out", str(reference)]) == 0
   out = tmp_path / "out"
