@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 
 from experiments import config as config_lib
@@ -32,8 +33,13 @@ def exit_codes():
     print(f"diverged: {error}", file=sys.stderr)
     raise SystemExit(EXIT_DIVERGED) from None
   except StopRequested as stop:
+    # Everything is on disk already (atomic files, committed checkpoints). Leave
+    # now: interpreter teardown resets the signal handlers to the defaults, so
+    # a late signal would kill the process mid-exit, and in a multi-host job
+    # JAX's shutdown barrier can wait forever for a host that is leaving too.
     print(str(stop), file=sys.stderr, flush=True)
-    raise SystemExit(stop.exit_code) from None
+    sys.stdout.flush()
+    os._exit(stop.exit_code)
   except KeyboardInterrupt:
     print("interrupted: the last checkpoint is kept; run again with the same --out to resume",
           file=sys.stderr)
