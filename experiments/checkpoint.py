@@ -141,9 +141,3 @@ def _quiet_orbax():
     yield
   finally:
     logger.setLevel(level)
-
-
-def remove(directory) -> None:
-  """Deletes a run's checkpoints (for --force, which starts the run over)."""
-  import shutil
-  shutil.rmtree(directory, ignore_errors=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shutil
 import sys
 
 from experiments import config as config_lib
@@ -56,6 +57,8 @@ def parser_for(prog: str, description: str) -> "ArgumentParser":
                       "the value is parsed as YAML (repeatable)")
   parser.add_argument("--out", default=None, help="output folder (default: a new folder "
                       "under runs/)")
+  parser.add_argument("--force", action="store_true",
+                      help="start over in an --out that holds a different config")
   return parser
 
 
@@ -68,15 +71,23 @@ def load_config(args, section: str = None, example: str = None):
   return config
 
 
-def start(args, prefix: str, section: str = None, example: str = None, force: bool = False,
-          stop=None):
-  """Config, joined multi-host job, data and output folder: every command's prologue."""
+def start(args, prefix: str, section: str = None, example: str = None, stop=None,
+          kept=()):
+  """Config, joined multi-host job, data and output folder: every command's prologue.
+
+  ``kept`` names the folders in ``--out`` that hold finished work for the
+  config there; ``--force`` (a different config) removes them.
+  """
   config = load_config(args, section, example)
   maybe_initialize_distributed()
   if stop is not None:
     stop.install()
   dataset = data.load(config.dataset)
-  return config, dataset, outputs.prepare(args.out, config, prefix, force=force)
+  out = outputs.prepare(args.out, config, prefix, force=args.force)
+  if args.force:
+    for name in kept:
+      shutil.rmtree(out / name, ignore_errors=True)
+  return config, dataset, out
 
 
 class ArgumentParser(argparse.ArgumentParser):

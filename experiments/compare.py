@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import shutil
 import statistics
 
 from experiments import cli, optimizers, outputs, plots, stopping
@@ -94,15 +93,10 @@ def compare(config: ExperimentConfig, dataset, out, stop=stopping.NEVER) -> list
 
 
 def main(argv=None) -> int:
-  parser = cli.parser_for("python -m experiments.compare", __doc__)
-  parser.add_argument("--force", action="store_true",
-                      help="start over in an --out that holds a different config")
-  args = parser.parse_args(argv)
+  args = cli.parser_for("python -m experiments.compare", __doc__).parse_args(argv)
   with cli.exit_codes(), stopping.GracefulStop() as stop:
     config, dataset, out = cli.start(args, "compare", "compare", "configs/compare_digits.yaml",
-                                    force=args.force, stop=stop)
-    if args.force:  # results kept for another config must not be reused
-      shutil.rmtree(out / "runs", ignore_errors=True)
+                                    stop=stop, kept=("runs",))
     rows = compare(config, dataset, out, stop)
     print(markdown_table(rows))
     print(f"written to {out}")

@@ -236,15 +236,10 @@ def _progress_bar(config, start_epoch, progress):
 
 
 def main(argv=None) -> int:
-  parser = cli.parser_for("python -m experiments.run", __doc__)
-  parser.add_argument("--force", action="store_true",
-                      help="start over in an --out that holds a different config")
-  args = parser.parse_args(argv)
+  args = cli.parser_for("python -m experiments.run", __doc__).parse_args(argv)
   with cli.exit_codes(), stopping.GracefulStop() as stop:
-    config, dataset, out = cli.start(args, "run", force=args.force, stop=stop)
-    if args.force:
-      checkpoint.remove(out / "checkpoints")
-      checkpoint.remove(out / "damaged_checkpoints")
+    config, dataset, out = cli.start(args, "run", stop=stop,
+                                     kept=("checkpoints", "damaged_checkpoints"))
     summary = train_and_evaluate(config, dataset, out, stop=stop)
     print(f"{out}: test_accuracy={summary['test_accuracy']:.4f} "
           f"test_loss={summary['test_loss']:.4f} steps={summary['steps']} "

@@ -221,10 +221,7 @@ def run_suite(suite: SuiteConfig, workloads: dict, out: pathlib.Path, say=print,
 
 
 def main(argv=None) -> int:
-  parser = cli.parser_for("python -m experiments.suite", __doc__)
-  parser.add_argument("--force", action="store_true",
-                      help="start over in an --out that holds a different suite config")
-  args = parser.parse_args(argv)
+  args = cli.parser_for("python -m experiments.suite", __doc__).parse_args(argv)
   with cli.exit_codes(), stopping.GracefulStop() as stop:
     if args.config is None:
       raise ConfigError("a suite config is required, e.g. configs/suite_quick.yaml")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import collections
 import math
-import shutil
 import statistics
 import time
 from collections.abc import Callable
@@ -243,15 +242,10 @@ def sweep(config: ExperimentConfig, dataset: data.Dataset, out, stop=stopping.NE
 
 
 def main(argv=None) -> int:
-  parser = cli.parser_for("python -m experiments.sweep", __doc__)
-  parser.add_argument("--force", action="store_true",
-                      help="start over in an --out that holds a different config")
-  args = parser.parse_args(argv)
+  args = cli.parser_for("python -m experiments.sweep", __doc__).parse_args(argv)
   with cli.exit_codes(), stopping.GracefulStop() as stop:
     config, dataset, out = cli.start(args, "sweep", "sweep", "configs/sweep_digits.yaml",
-                                    force=args.force, stop=stop)
-    if args.force:  # results kept for another config must not be reused
-      shutil.rmtree(out / "chunks", ignore_errors=True)
+                                    stop=stop, kept=("chunks",))
     result = sweep(config, dataset, out, stop)
     best = result["best_grid_cell"]
     for name, entry in result["references"].items():
