@@ -108,10 +108,8 @@ def run_all(quick: bool, smoke: bool, mnist, progress=lambda line, document: Non
     progress(f"{name}: {document['benchmarks'][name]['status']} "
              f"({document['benchmarks'][name]['seconds']:.0f} s)", document)
   epochs = ["train.epochs=1"] if smoke else []
-  mnist_overrides = ([f"dataset.path={mnist}"] if mnist
-                     else ["dataset.name=mnist5k", "dataset.path=null"])
   jobs = {"main_job": ("configs/default.yaml", epochs),
-          "mnist_mlp": ("configs/mnist_mlp.yaml", mnist_overrides + epochs)}
+          "mnist_mlp": ("configs/mnist_mlp.yaml", epoch_overhead.mnist_overrides(mnist) + epochs)}
   for name, (config, overrides) in jobs.items():
     document["runs"][name] = attempt(lambda c=config, o=overrides: timing.timed_run(c, o))
     progress(f"{name}: {document['runs'][name]['status']} "

@@ -81,14 +81,18 @@ def minimal_epoch(config, x, y):
   return jax.jit(epoch), (params, tx.init(params))
 
 
+def mnist_overrides(mnist_path) -> list[str]:
+  """configs/mnist_mlp.yaml on the MNIST files when they are there, else on the
+  same model's shipped 5,000-digit subset (machines without MNIST)."""
+  if mnist_path is not None and pathlib.Path(mnist_path).is_dir():
+    return [f"dataset.path={mnist_path}"]
+  return ["dataset.name=mnist5k", "dataset.path=null"]
+
+
 def run_peak_rss(mnist_path, epochs: int) -> dict:
   """A whole experiments.run in its own process; its summary's peak RSS and times."""
-  overrides = [f"train.epochs={epochs}"]
-  if mnist_path is not None and pathlib.Path(mnist_path).is_dir():
-    overrides.append(f"dataset.path={mnist_path}")
-  else:  # the same model on the shipped 5,000-digit subset, for machines without MNIST
-    overrides += ["dataset.name=mnist5k", "dataset.path=null"]
-  return timing.timed_run("configs/mnist_mlp.yaml", overrides)
+  return timing.timed_run("configs/mnist_mlp.yaml",
+                          [f"train.epochs={epochs}", *mnist_overrides(mnist_path)])
 
 
 def main(argv=None) -> dict:
