@@ -211,7 +211,8 @@ def run_suite(suite: SuiteConfig, workloads: dict, out: pathlib.Path, say=print,
              for w in suite.workloads]
   document = report.summarize(results, suite.max_ratio, TUNED)
   document.update(config=config_lib.to_dict(suite), versions=outputs.versions(),
-                  wall_time_s=time.perf_counter() - tic)
+                  wall_time_s=time.perf_counter() - tic,
+                  compute_time_s=report.compute_time(results))
   outputs.write_json(out / "suite.json", document)
   outputs.write_text(out / "suite.md", report.markdown(document))
   plots.performance_profile(document["profile"], out / "profile.png",

@@ -43,6 +43,17 @@ def summarize_group(group: dict, tuned_name: str) -> dict:
   }
 
 
+def compute_time(results: list[dict]) -> float:
+  """Seconds spent on tuning and groups, as kept in the cells.
+
+  Unlike ``wall_time_s`` (this invocation's clock) it survives a resume: a
+  suite finished over several runs still reports its whole cost. Data loading
+  and the report are outside it.
+  """
+  return sum(r["tuning"]["wall_time_s"] + sum(g["wall_time_s"] for g in r["optimizers"])
+             for r in results if "skipped" not in r)
+
+
 def summarize(results: list[dict], max_ratio: float, tuned_name: str) -> dict:
   """suite.json's content (less config and versions) from the per-workload results."""
   workloads, skipped = [], []
@@ -128,6 +139,7 @@ def verdict_table(document: dict) -> str:
 def markdown(document: dict) -> str:
   parts = [f"# Workload suite: {document['num_workloads']} workloads, seeds "
            f"{document['config']['seeds']}, wall time {document['wall_time_s']:.0f} s "
+           f"(tuning and training {document['compute_time_s']:.0f} s) "
            f"({document['versions']['backend']}, {document['versions']['device_kind']})", "",
            "## Verdict", "",
            "Final test accuracy is the mean over seeds; 'within' compares it with the tuned "

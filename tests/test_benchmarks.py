@@ -70,3 +70,37 @@ def test_a_single_benchmark_prints_one_json_line(capsys):
   printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
   assert printed["ratio"] == result["ratio"] > 0
   assert printed["machine"]["backend"] == "cpu"
+
+
+def test_suite_time_runs_a_suite_in_its_own_process_and_reports_its_cost(tmp_path, capsys):
+  from benchmarks import suite_time, timing
+  config = tmp_path / "tiny_suite.yaml"
+  config.write_text(f"""
+seeds: [0]
+tuning: {{learning_rates: {{min: 0.1, max: 0.1, num: 1}}, momenta: [0.9], seeds: [0]}}
+optimizers: [{{name: dual_process, preset: reported}}]
+workloads:
+  - name: digits
+    config: {timing.ROOT / 'configs/default.yaml'}
+    overrides: ["train.epochs=1", "train.progress=false"]
+    target: 0.5
+""")
+  result = suite_time.main(["--config", str(config), "--budget-s", "0.001", "--json"])
+  assert json.loads(capsys.readouterr().out) == result
+  assert result["process_wall_s"] > result["suite_wall_time_s"] > 0
+  assert result["within_budget"] is False  # nothing runs in a millisecond
+  [workload] = result["workloads"]
+  assert workload["name"] == "digits" and workload["groups"] == 2  # reported and tuned
+  assert workload["tuning_s"] > 0 and workload["training_s"] > 0
+  assert result["tuning_and_training_s"] == pytest.approx(
+      workload["tuning_s"] + workload["training_s"])
+  assert result["peak_rss_mib"] > 100 and result["seeds"] == [0]
+  assert len(result["load_average_before"]) == 3 and result["cpu_count"] >= 1
+
+
+def test_suite_time_refuses_a_missing_config(capsys):
+  from benchmarks import suite_time
+  with pytest.raises(SystemExit) as exit_info:
+    suite_time.main(["--config", "no/such/suite.yaml"])
+  assert exit_info.value.code == 2
+  assert "--config 'no/such/suite.yaml': no such file" in capsys.readouterr().err

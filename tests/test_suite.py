@@ -11,7 +11,8 @@ from experiments import config as config_lib
 from experiments import data, multiseed, scoring, suite, sweep
 
 QUICK = "configs/suite_quick.yaml"
-TIMINGS = ("wall_time_s", "train_seconds", "time_to_target_s", "median_time_to_target_s")
+TIMINGS = ("wall_time_s", "compute_time_s", "train_seconds", "time_to_target_s",
+           "median_time_to_target_s")
 
 
 def without_timings(value):
@@ -52,6 +53,10 @@ def test_writes_the_four_outputs_with_every_field(finished):
         expected = scoring.steps_to_target(run["evaluations"], workload["target"])
         assert run["steps_to_target"] == (None if math.isinf(expected) else expected)
         assert (run["time_to_target_s"] is None) == (run["steps_to_target"] is None)
+  kept = sum(w["tuning"]["wall_time_s"] + sum(g["wall_time_s"] for g in w["groups"])
+             for w in document["workloads"])
+  assert document["compute_time_s"] == pytest.approx(kept)
+  assert 0 < document["compute_time_s"] <= document["wall_time_s"]
   noisy = document["workloads"][1]
   assert noisy["label_noise"] == 0.4 and noisy["clean_twin"] == "digits_mlp"
   markdown = (finished / "suite.md").read_text()
