@@ -32,6 +32,14 @@ DEFAULT_CONFIG = "configs/suite.yaml"
 DEFAULT_BUDGET_S = 3600.0
 
 
+class SuiteFailed(RuntimeError):
+  """The suite exited non-zero; ``returncode`` is its exit code (2: a config mistake)."""
+
+  def __init__(self, returncode: int, last_line: str):
+    super().__init__(f"experiments.suite exited {returncode}: {last_line}")
+    self.returncode = returncode
+
+
 def workload_times(document: dict) -> list[dict]:
   """Per workload of a suite.json: seconds of tuning and of training its groups."""
   return [{"name": w["name"], "tuning_s": w["tuning"]["wall_time_s"],
@@ -56,12 +64,17 @@ def run_suite(config: str, overrides, out: pathlib.Path) -> tuple[dict, float, f
   command = [sys.executable, "-m", "experiments.suite", config, "--out", str(out), "--force"]
   command += [a for o in overrides for a in ("--set", o)]
   tic = time.perf_counter()
-  completed = subprocess.run(command, cwd=timing.ROOT, capture_output=True, text=True,
-                             check=False)
+  # The suite's lines go to our stderr as they come (a long run shows its
+  # progress) and stdout stays for the JSON document.
+  with subprocess.Popen(command, cwd=timing.ROOT, stdout=subprocess.PIPE,
+                        stderr=subprocess.STDOUT, text=True) as process:
+    last = "no output"
+    for line in process.stdout:
+      print(line, end="", file=sys.stderr, flush=True)
+      last = line.strip() or last
   process_s = time.perf_counter() - tic
-  if completed.returncode != 0:
-    lines = completed.stderr.strip().splitlines() or ["no output"]
-    raise RuntimeError(f"experiments.suite exited {completed.returncode}: {lines[-1]}")
+  if process.returncode != 0:
+    raise SuiteFailed(process.returncode, last)
   # ru_maxrss of waited-for children, in KiB on Linux: the suite is our only child
   peak_rss_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
   return json.loads((out / "suite.json").read_text()), process_s, peak_rss_mib
@@ -85,8 +98,12 @@ def main(argv=None) -> dict:
   load_before = os.getloadavg()
   with tempfile.TemporaryDirectory() as scratch:
     out = args.out if args.out is not None else pathlib.Path(scratch) / "suite"
-    document, process_s, peak_rss_mib = run_suite(str(config.resolve()), args.overrides,
-                                                      out.resolve())
+    try:
+      document, process_s, peak_rss_mib = run_suite(str(config.resolve()), args.overrides,
+                                                    out.resolve())
+    except SuiteFailed as failed:  # its own line is above; ours says what it was
+      print(f"suite_time: {failed}", file=sys.stderr)
+      raise SystemExit(2 if failed.returncode == 2 else 1) from None
   result = {"benchmark": "suite_time", "config": args.config, "overrides": args.overrides,
             **summarize(document, process_s, peak_rss_mib, args.budget_s),
             "cpu_count": os.cpu_count(), "load_average_before": list(load_before),

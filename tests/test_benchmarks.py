@@ -86,7 +86,9 @@ workloads:
     target: 0.5
 """)
   result = suite_time.main(["--config", str(config), "--budget-s", "0.001", "--json"])
-  assert json.loads(capsys.readouterr().out) == result
+  printed = capsys.readouterr()
+  assert json.loads(printed.out) == result
+  assert "digits: dual_process(lr=0.016, m=0.874): test accuracy" in printed.err  # relayed
   assert result["process_wall_s"] > result["suite_wall_time_s"] > 0
   assert result["within_budget"] is False  # nothing runs in a millisecond
   [workload] = result["workloads"]
@@ -104,3 +106,15 @@ def test_suite_time_refuses_a_missing_config(capsys):
     suite_time.main(["--config", "no/such/suite.yaml"])
   assert exit_info.value.code == 2
   assert "--config 'no/such/suite.yaml': no such file" in capsys.readouterr().err
+
+
+def test_suite_time_passes_on_a_config_mistake_as_exit_2(tmp_path, capsys):
+  from benchmarks import suite_time
+  config = tmp_path / "bad_suite.yaml"
+  config.write_text("seeds: [0]\noptimizers: [{name: sgd}]\nworkloads: []\n")
+  with pytest.raises(SystemExit) as exit_info:
+    suite_time.main(["--config", str(config)])
+  assert exit_info.value.code == 2
+  err = capsys.readouterr().err
+  assert "error: config key 'optimizers[0].learning_rate'" in err
+  assert "suite_time: experiments.suite exited 2" in err
