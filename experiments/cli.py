@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import shutil
 import sys
 
 from experiments import config as config_lib
@@ -75,19 +74,16 @@ def start(args, prefix: str, section: str = None, example: str = None, stop=None
           kept=()):
   """Config, joined multi-host job, data and output folder: every command's prologue.
 
-  ``kept`` names the folders in ``--out`` that hold finished work for the
-  config there; ``--force`` (a different config) removes them.
+  ``kept``: the folders of finished work in ``--out``, cleared by ``--force``
+  (see ``outputs.prepare``).
   """
   config = load_config(args, section, example)
   maybe_initialize_distributed()
   if stop is not None:
     stop.install()
   dataset = data.load(config.dataset)
-  out = outputs.prepare(args.out, config, prefix, force=args.force)
-  if args.force:
-    for name in kept:
-      shutil.rmtree(out / name, ignore_errors=True)
-  return config, dataset, out
+  return config, dataset, outputs.prepare(args.out, config, prefix, force=args.force,
+                                         kept=kept)
 
 
 class ArgumentParser(argparse.ArgumentParser):

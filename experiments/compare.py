@@ -10,7 +10,6 @@ a rerun with the same ``--out`` skips the finished runs.
 from __future__ import annotations
 
 import dataclasses
-import re
 import statistics
 
 from experiments import cli, optimizers, outputs, plots, stopping
@@ -26,11 +25,6 @@ def run_one(config: ExperimentConfig, optimizer, seed: int, dataset) -> dict:
     return train_and_evaluate(config, dataset)
   except cli.Diverged as error:  # one optimizer diverging is a result, not a crash
     return {"status": "diverged", "reason": str(error)}
-
-
-def slug(text: str) -> str:
-  """A label as a file name."""
-  return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()
 
 
 def summarize(optimizer, runs: list[dict]) -> dict:
@@ -72,7 +66,7 @@ def compare(config: ExperimentConfig, dataset, out, stop=stopping.NEVER) -> list
   for i, optimizer in enumerate(config.compare.optimizers):
     runs = []
     for seed in config.compare.seeds:
-      name = f"{i:02d}-{slug(optimizers.resolve(optimizer).label)}/seed{seed}"
+      name = f"{i:02d}-{outputs.slug(optimizers.resolve(optimizer).label)}/seed{seed}"
       result = store.get(name)
       if result is None:
         result = store.put(name, run_one(config, optimizer, seed, dataset))

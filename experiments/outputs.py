@@ -12,6 +12,8 @@ import json
 import os
 import pathlib
 import platform
+import re
+import shutil
 import tempfile
 
 from experiments import config as config_lib
@@ -28,8 +30,13 @@ def new_run_dir(prefix: str) -> pathlib.Path:
   return path
 
 
-def prepare(out, config, prefix: str, force: bool = False) -> pathlib.Path:
-  """Creates the output folder; an existing one must hold the same config."""
+def prepare(out, config, prefix: str, force: bool = False, kept=()) -> pathlib.Path:
+  """Creates the output folder; an existing one must hold the same config.
+
+  ``kept`` names the folders in it that hold finished work for the config
+  there (checkpoints, runs, chunks, cells); ``force`` starts over: it accepts
+  a different config and removes them.
+  """
   out = pathlib.Path(out) if out is not None else new_run_dir(prefix)
   if out.exists() and not out.is_dir():
     raise ConfigError(f"output folder '{out}': exists and is not a folder")
@@ -43,7 +50,15 @@ def prepare(out, config, prefix: str, force: bool = False) -> pathlib.Path:
   except OSError as error:
     raise ConfigError(f"output folder '{out}': cannot be created ({error.strerror})") from None
   write_text(saved, text)
+  if force:
+    for name in kept:
+      shutil.rmtree(out / name, ignore_errors=True)
   return out
+
+
+def slug(text: str) -> str:
+  """A label as a file name."""
+  return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()
 
 
 def is_writer() -> bool:

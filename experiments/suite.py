@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import pathlib
 import re
-import shutil
 import time
 from typing import Optional
 
@@ -26,7 +25,6 @@ import numpy as np
 
 from experiments import (
     cli,
-    compare,
     data,
     multiseed,
     optimizers,
@@ -172,7 +170,7 @@ def run_workload(workload: WorkloadConfig, config, suite: SuiteConfig,
   groups = []
   for i, optimizer in enumerate((*suite.optimizers, tuned_optimizer(tuning))):
     label = optimizers.resolve(optimizer).label
-    name = f"{i:02d}-{compare.slug(label)}"
+    name = f"{i:02d}-{outputs.slug(label)}"
     group = cells.get(f"{workload.name}/{name}")
     if group is None:
       tic = time.perf_counter()
@@ -229,9 +227,7 @@ def main(argv=None) -> int:
     suite, workloads = load_suite(args.config, args.overrides)
     resolved = {"suite": config_lib.to_dict(suite),
                 "workloads": {n: config_lib.to_dict(c) for n, c in workloads.items()}}
-    out = outputs.prepare(args.out, resolved, "suite", force=args.force)
-    if args.force:
-      shutil.rmtree(out / "cells", ignore_errors=True)
+    out = outputs.prepare(args.out, resolved, "suite", force=args.force, kept=("cells",))
     document = run_suite(suite, workloads, out, say=lambda line: print(line, flush=True),
                          stop=stop)
     print(report.verdict_table(document))

@@ -44,6 +44,23 @@ def test_prepare_guards_the_output_folder(tmp_path):
     outputs.prepare(a_file, config, "run")
 
 
+def test_force_clears_only_the_kept_folders(tmp_path):
+  config = config_lib.load(None)
+  out = outputs.prepare(tmp_path / "run", config, "run")
+  for name in ("cells", "plots"):
+    (out / name).mkdir()
+    (out / name / "a.json").write_text("{}")
+  assert outputs.prepare(out, config, "run", kept=("cells",)) == out  # no --force: kept
+  assert (out / "cells" / "a.json").is_file()
+  outputs.prepare(out, config, "run", force=True, kept=("cells", "absent"))
+  assert not (out / "cells").exists() and (out / "plots" / "a.json").is_file()
+
+
+def test_slug_makes_a_label_a_file_name():
+  assert outputs.slug("golden partition (1/phi^2, 1/phi)") == "golden-partition-1-phi-2-1-phi"
+  assert outputs.slug("tuned sgd (0.313, 0.9)") == "tuned-sgd-0-313-0-9"
+
+
 def test_new_run_dirs_are_unique(tmp_path, monkeypatch):
   monkeypatch.chdir(tmp_path)
   first = outputs.new_run_dir("run")
