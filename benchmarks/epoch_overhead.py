@@ -111,7 +111,9 @@ def main(argv=None) -> dict:
   key = jax.random.key(0)
   ours, ours_state = toolkit_epoch(config, x, y)
   minimal, minimal_state = minimal_epoch(config, x, y)
-  result = timing.paired(lambda: ours(ours_state, train_x, train_y, key), (),
+  indices, dropout_key = jnp.arange(len(y)), train_lib.dropout_key(0)
+  result = timing.paired(lambda: ours(ours_state, train_x, train_y, key, indices, dropout_key),
+                         (),
                          lambda: minimal(minimal_state, train_x, train_y, key), (),
                          repeats=timing.repeats(args, full=9, quick=5))
   result.update(steps_per_epoch=len(y) // config.train.batch_size, data=source,

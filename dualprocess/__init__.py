@@ -2,9 +2,10 @@
 
 Cross-entropy splits into an entropy process and a divergence process; their
 golden equilibrium gives a loss floor, a learning rate and a momentum weight.
-The default update uses the author's reported pair (0.016, 0.874);
-``hyperparameters(name)`` gives it and the alternatives, each with its
-provenance. See ``docs/theory.md`` for what comes from the papers and what is
+The default update uses the author's derived pair, computed from the golden
+root (momentum sqrt(2)/phi ~ 0.874032, learning rate (1 - sqrt(2)/phi)^2 ~
+0.015868); ``hyperparameters(name)`` gives it and the alternatives, each with
+its provenance. See ``docs/theory.md`` for what comes from the papers and what is
 this toolkit's formalization.
 """
 
@@ -19,7 +20,7 @@ from dualprocess.losses import (
 )
 from dualprocess.optim import dual_process, scale_by_dual_process
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "Decomposition",

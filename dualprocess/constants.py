@@ -1,9 +1,14 @@
 """Named (learning rate, momentum) pairs, each with where it comes from.
 
-Four sets, told apart by provenance:
+Five sets, told apart by provenance:
 
-- ``"reported"`` (the default of :func:`dualprocess.dual_process`): the
-  author's own published figures, learning rate 0.016 and momentum 0.874. A
+- ``"double_bayesian"`` (the default of :func:`dualprocess.dual_process`):
+  the author's own derivation (S. Jaeger, "Double-Bayesian Learning", arXiv
+  2410.12984, 2024, eqs. 26, 33, 34), computed by :mod:`dualprocess.theory`:
+  momentum ``alpha = sqrt(2) * p1 = sqrt(2)/phi ~ 0.874032`` and learning
+  rate ``eta = (1 - alpha)^2 ~ 0.015868``.
+- ``"reported"``: the same pair rounded, (0.016, 0.874), as the author's grid
+  search and the 2026 paper (Bui et al., arXiv 2605.20009) print it. A
   quotation, so the one place in the library where the two numbers are typed.
 - ``"information"``: this toolkit's formalization, ``KL2(e||u)`` and
   ``H2(e)`` of the golden equilibrium, computed by :mod:`dualprocess.theory`.
@@ -50,11 +55,16 @@ class _Set(NamedTuple):
   provenance: str
 
 
+def _double_bayesian() -> Hyperparameters:
+  return Hyperparameters(learning_rate=theory.double_bayesian_learning_rate(),
+                         momentum=theory.double_bayesian_momentum())
+
+
 def _reported() -> Hyperparameters:
-  # Quoted, not computed: V. Bui, H. Yu, K. Kantipudi, Z. Yaniv, S. Jaeger,
-  # "Training Neural Networks with Optimal Double-Bayesian Learning",
-  # arXiv 2605.20009, 2026: the paper's reported learning rate (about 0.016)
-  # and momentum weight (about 0.874), as public summaries of it quote them.
+  # Quoted, not computed: the rounded pair of S. Jaeger, "Double-Bayesian
+  # Learning", arXiv 2410.12984, 2024 (the grid of its appendix A has the
+  # cell 0.016 x 0.874), and of V. Bui, H. Yu, K. Kantipudi, Z. Yaniv,
+  # S. Jaeger, arXiv 2605.20009, 2026.
   return Hyperparameters(learning_rate=0.016, momentum=0.874)
 
 
@@ -75,11 +85,15 @@ def _traditional() -> Hyperparameters:
 
 
 _SETS: dict[str, _Set] = {
+    "double_bayesian": _Set(_double_bayesian, (
+        "The author's, computed: S. Jaeger, 'Double-Bayesian Learning' (arXiv 2410.12984, "
+        "2024), momentum alpha = sqrt(2) * p1 with p1 = (sqrt(5) - 1)/2 = 1/phi (eqs. 26 "
+        "and 33) and learning rate eta = (1 - alpha)^2 (eq. 34), fixed during training.")),
     "reported": _Set(_reported, (
-        "The author's: quoted from V. Bui, H. Yu, K. Kantipudi, Z. Yaniv and S. Jaeger, "
-        "'Training Neural Networks with Optimal Double-Bayesian Learning' (arXiv 2605.20009, "
-        "2026), which reports a theoretically derived learning rate of about 0.016 and "
-        "momentum of about 0.874; the derivation itself is not at hand.")),
+        "Quoted: the author's pair rounded to (0.016, 0.874), the cell of his MNIST grid "
+        "(S. Jaeger, 'Double-Bayesian Learning', arXiv 2410.12984, 2024, appendix A) and the "
+        "values of V. Bui, H. Yu, K. Kantipudi, Z. Yaniv and S. Jaeger, 'Training Neural "
+        "Networks with Optimal Double-Bayesian Learning' (arXiv 2605.20009, 2026).")),
     "information": _Set(_information, (
         "Ours: this toolkit's formalization of the 2021 dual process model, computed: the "
         "divergence share KL2(e||u) and the entropy share H2(e) of the one bit between the "
@@ -94,7 +108,7 @@ _SETS: dict[str, _Set] = {
 }
 
 NAMES: tuple[str, ...] = tuple(_SETS)
-DEFAULT = "reported"
+DEFAULT = "double_bayesian"
 
 
 def _lookup(name: str) -> _Set:
@@ -113,7 +127,9 @@ def hyperparameters(name: str = DEFAULT) -> Hyperparameters:
   ============================  ==================  ==================  ==========
   name                          learning rate       momentum            provenance
   ============================  ==================  ==================  ==========
-  ``"reported"`` (default)      0.016               0.874               the author's, quoted
+  ``"double_bayesian"``         (1 - alpha)^2       alpha = sqrt2/phi   the author's,
+  (default)                     ~ 0.015868          ~ 0.874032          computed
+  ``"reported"``                0.016               0.874               quoted (rounded)
   ``"information"``             KL2(e||u) ~ 0.0406  H2(e) ~ 0.9594      ours, computed
   ``"golden_partition"``        1/phi^2 ~ 0.382     1/phi ~ 0.618       ours, computed
   ``"traditional"``             0.01                0.9                 practice
@@ -131,6 +147,9 @@ def hyperparameters(name: str = DEFAULT) -> Hyperparameters:
 
   Examples:
     >>> import dualprocess as dp
+    >>> learning_rate, momentum = dp.hyperparameters()  # "double_bayesian"
+    >>> round(learning_rate, 6), round(momentum, 6)
+    (0.015868, 0.874032)
     >>> dp.hyperparameters("reported")
     (0.016, 0.874)
     >>> learning_rate, momentum = dp.hyperparameters("information")
@@ -139,7 +158,8 @@ def hyperparameters(name: str = DEFAULT) -> Hyperparameters:
     >>> tx = dp.dual_process(*dp.hyperparameters("information"))
 
   References:
-    Bui, Yu, Kantipudi, Yaniv and Jaeger, Training Neural Networks with
+    Jaeger, `Double-Bayesian Learning <https://arxiv.org/abs/2410.12984>`_,
+    2024; Bui, Yu, Kantipudi, Yaniv and Jaeger, Training Neural Networks with
     Optimal Double-Bayesian Learning, arXiv 2605.20009, 2026; Jaeger, `A Dual
     Process Model for Optimizing Cross Entropy in Neural Networks
     <https://arxiv.org/abs/2104.13277>`_, 2021.

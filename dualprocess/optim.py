@@ -3,15 +3,15 @@
 Structured like ``optax/_src/alias.py``: a ``scale_by_*`` piece that does the
 momentum accumulation, and an alias that chains it with the learning rate.
 
-The default constants are the author's reported pair (learning rate 0.016,
-momentum 0.874; see :mod:`dualprocess.constants` for their source and
-the alternatives).
+The default constants are the author's derived pair, computed: momentum
+``alpha = sqrt(2)/phi ~ 0.874032`` and learning rate ``(1 - alpha)^2 ~
+0.015868`` (``hyperparameters("double_bayesian")``; see
+:mod:`dualprocess.constants` for their source and the alternatives).
 
 References:
   Jaeger, `A Dual Process Model for Optimizing Cross Entropy in Neural
-  Networks <https://arxiv.org/abs/2104.13277>`_, 2021; Bui, Yu, Kantipudi,
-  Yaniv and Jaeger, Training Neural Networks with Optimal Double-Bayesian
-  Learning, arXiv 2605.20009, 2026.
+  Networks <https://arxiv.org/abs/2104.13277>`_, 2021; Jaeger,
+  `Double-Bayesian Learning <https://arxiv.org/abs/2410.12984>`_, 2024.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import optax
 
 from dualprocess.constants import hyperparameters
 
-_DEFAULT = hyperparameters()  # the author's reported pair
+_DEFAULT = hyperparameters()  # the author's derived pair (double_bayesian)
 
 
 def _concrete_scalar(name: str, value: Any) -> Optional[float]:
@@ -87,7 +87,8 @@ def scale_by_dual_process(
 
   Args:
     momentum: the momentum weight in ``[0, 1)``; ``None`` or the default is
-      the author's reported 0.874 (``hyperparameters("reported")``); ours is
+      the author's ``sqrt(2)/phi ~ 0.874032``
+      (``hyperparameters("double_bayesian")``); ours is
       ``hyperparameters("information").momentum = H2(e) ~ 0.9594``. May be a
       traced array (e.g. under ``optax.inject_hyperparams``), which is not
       range-checked.
@@ -110,7 +111,7 @@ def scale_by_dual_process(
 
   References:
     Polyak, Some methods of speeding up the convergence of iteration methods,
-    1964; Jaeger, 2021; Bui et al., 2026 (the reported weight).
+    1964; Jaeger, Double-Bayesian Learning, 2024 (the default weight, eq. 33).
   """
   if not isinstance(nesterov, bool):
     raise TypeError(f"nesterov must be a bool, got {nesterov!r}")
@@ -133,13 +134,16 @@ def dual_process(
     \Delta w_t = \mu\, \Delta w_{t-1} - \eta\, \nabla L(w_t), \qquad
     w_{t+1} = w_t + \Delta w_t.
 
-  By default :math:`\eta = 0.016` and :math:`\mu = 0.874`, the learning rate
-  and momentum weight the author reports as derived from the dual process
-  model's equilibrium (Bui et al., 2026; quoted, since the derivation is not
-  at hand). Its steady-state step :math:`\eta / (1 - \mu)` is about 0.127.
-  With its defaults it equals ``optax.sgd(0.016, momentum=0.874)`` step for
-  step. The other named sets of :func:`dualprocess.hyperparameters` plug in
-  the same way; this toolkit's own information-theoretic pair,
+  By default :math:`\mu = \sqrt{2}\, p_1 = \sqrt{2}/\varphi \approx 0.874032`
+  and :math:`\eta = (1 - \mu)^2 \approx 0.015868`, the author's derivation
+  (Jaeger, 2024, eqs. 26, 33, 34; ``hyperparameters("double_bayesian")``),
+  computed from the golden root :math:`p_1 = (\sqrt{5} - 1)/2`. Its
+  steady-state step :math:`\eta / (1 - \mu)` is about 0.126. With its
+  defaults it equals ``optax.sgd(*hyperparameters("double_bayesian"))``
+  step for step; the rounded quotation (0.016, 0.874) is
+  ``hyperparameters("reported")``. The other named sets of
+  :func:`dualprocess.hyperparameters` plug in the same way; this toolkit's
+  own information-theoretic pair,
   :math:`\eta = \mathrm{KL}_2(e \| u) \approx 0.0406` and
   :math:`\mu = H_2(e) \approx 0.9594` (steady-state step exactly 1), is
   ``dual_process(*hyperparameters("information"))``.
@@ -160,7 +164,7 @@ def dual_process(
     >>> import jax, jax.numpy as jnp, optax
     >>> from dualprocess import dual_process
     >>> loss = lambda w: jnp.sum((w - 3.0) ** 2)
-    >>> tx = dual_process()  # the author's (0.016, 0.874)
+    >>> tx = dual_process()  # the author's (0.015868..., 0.874032...)
     >>> w = jnp.zeros(2)
     >>> state = tx.init(w)
     >>> for _ in range(1000):
@@ -171,9 +175,11 @@ def dual_process(
 
   References:
     Jaeger, `A Dual Process Model for Optimizing Cross Entropy in Neural
-    Networks <https://arxiv.org/abs/2104.13277>`_, 2021; Bui, Yu, Kantipudi,
-    Yaniv and Jaeger, Training Neural Networks with Optimal Double-Bayesian
-    Learning, arXiv 2605.20009, 2026; Rumelhart, Hinton and Williams, Learning
+    Networks <https://arxiv.org/abs/2104.13277>`_, 2021; Jaeger,
+    `Double-Bayesian Learning <https://arxiv.org/abs/2410.12984>`_, 2024;
+    Bui, Yu, Kantipudi, Yaniv and Jaeger, Training Neural Networks with
+    Optimal Double-Bayesian Learning, arXiv 2605.20009, 2026; Rumelhart,
+    Hinton and Williams, Learning
     representations by back-propagating errors, 1986.
   """
   return optax.chain(

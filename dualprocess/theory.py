@@ -1,17 +1,21 @@
 """The golden equilibrium and the constants derived from it.
 
 Plain Python floats and complex numbers; no JAX needed. Every constant here is
-computed from its definition (``docs/theory.md``, sections 2 to 4). That is
-this toolkit's formalization of S. Jaeger's dual process model: the paper's
-abstract states that an equilibrium of the two processes yields a learning
-rate and a momentum weight and brings in the golden ratio and complex numbers,
-but the numbers below are *not* copied from the paper's text. The named
-(learning rate, momentum) sets built from them, and the author's own reported
-pair, are in :mod:`dualprocess.constants`.
+computed from its definition (``docs/theory.md``, sections 2 to 5).
+
+Sections 2 to 4 are this toolkit's formalization of S. Jaeger's dual process
+model: the 2021 abstract states that an equilibrium of the two processes
+yields a learning rate and a momentum weight and brings in the golden ratio
+and complex numbers, but those numbers are *not* copied from the paper's
+text. Section 5 is the author's own derivation of his pair, from his 2024
+"Double-Bayesian Learning" (eqs. 26, 33, 34), computed here from the golden
+root rather than typed. The named (learning rate, momentum) sets built from
+them are in :mod:`dualprocess.constants`.
 
 References:
   Jaeger, `A Dual Process Model for Optimizing Cross Entropy in Neural
-  Networks <https://arxiv.org/abs/2104.13277>`_, 2021.
+  Networks <https://arxiv.org/abs/2104.13277>`_, 2021; Jaeger,
+  `Double-Bayesian Learning <https://arxiv.org/abs/2410.12984>`_, 2024.
 """
 
 from __future__ import annotations
@@ -176,6 +180,51 @@ def equilibrium_target_entropy(num_classes: int) -> float:
   p = equilibrium_probability()
   rest = (1.0 - p) / (num_classes - 1)
   return -_xlogx(p, math.e) - (num_classes - 1) * _xlogx(rest, math.e)
+
+
+def inner_bayes_multiplicand() -> float:
+  """Returns sin(pi/4) = cos(pi/4) = 1/sqrt(2), where the inner Bayes equation is met.
+
+  In "Double-Bayesian Learning" every decision is two Bayesian decisions, and
+  the inner Bayes equation asks two multiplicands to be equal; drawn on the
+  unit circle, they are equal at 45 degrees, where both are ``1/sqrt(2)``.
+
+  Examples:
+    >>> from dualprocess import theory
+    >>> round(theory.inner_bayes_multiplicand() ** 2, 12)
+    0.5
+  """
+  return math.sin(math.pi / 4.0)
+
+
+def double_bayesian_momentum() -> float:
+  """The author's momentum weight ``alpha = sqrt(2) * p1 = sqrt(2)/phi`` (his eq. 33).
+
+  The momentum term, seen through the inner Bayes multiplicand ``1/sqrt(2)``,
+  must equal the golden root ``p1 = (sqrt(5) - 1)/2 = 1/phi`` (eq. 26):
+  ``alpha * (1/sqrt 2) = p1``.
+
+  Examples:
+    >>> from dualprocess import theory
+    >>> round(theory.double_bayesian_momentum(), 6)
+    0.874032
+  """
+  return equilibrium_probability() / inner_bayes_multiplicand()
+
+
+def double_bayesian_learning_rate() -> float:
+  """The author's learning rate ``eta = (1 - alpha)^2`` (his eq. 34).
+
+  The dual process sees the same step from the other side: the complement of
+  ``alpha`` taken twice, i.e. the simple complement squared, as in the golden
+  ratio's own ``1 - p = p^2`` (eq. 28).
+
+  Examples:
+    >>> from dualprocess import theory
+    >>> round(theory.double_bayesian_learning_rate(), 6)
+    0.015868
+  """
+  return (1.0 - double_bayesian_momentum()) ** 2
 
 
 def check_num_classes(num_classes: object, name: str = "num_classes") -> int:

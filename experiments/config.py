@@ -44,6 +44,13 @@ class DatasetConfig:
   limit_train: Optional[int] = None  # keep only the first N training examples
   label_noise: float = 0.0  # fraction of training labels replaced by another class
   split_seed: int = 0
+  # Pixels in [0, 1] ('unit') or [-1, 1] ('symmetric', i.e. 2x - 1: the author's grid).
+  scale: Literal["unit", "symmetric"] = "unit"
+  train_fraction: float = 1.0  # a stratified share of the training set, by split_seed
+  # k-fold cross-validation of the training set: fold i validates on the i-th of
+  # k stratified parts and trains on the rest (experiments/splits.py).
+  folds: Optional[int] = None
+  fold: int = 0
 
   def validate(self, key):
     if self.name == "mnist" and self.path is None:
@@ -59,6 +66,18 @@ class DatasetConfig:
       _check_positive(f"{key}.limit_train", self.limit_train)
     _check_range(f"{key}.label_noise", self.label_noise, 0.0, 1.0, open_high=True)
     _check_positive(f"{key}.split_seed", self.split_seed, minimum=0)
+    _check_range(f"{key}.train_fraction", self.train_fraction, 0.0, 1.0, open_low=True)
+    if self.scale == "symmetric" and self.name == "mnist1d":
+      raise ConfigError(f"config key '{key}.scale': 'symmetric' maps pixels from [0, 1] to "
+                        "[-1, 1]; mnist1d's signals are not pixels (use 'unit')")
+    if self.folds is None:
+      if self.fold:
+        raise ConfigError(f"config key '{key}.fold': needs {key}.folds (the number of folds)")
+    else:
+      _check_positive(f"{key}.folds", self.folds, minimum=2)
+      if not 0 <= self.fold < self.folds:
+        raise ConfigError(f"config key '{key}.fold': must lie in 0..{self.folds - 1} "
+                          f"(dataset.folds = {self.folds}), got {self.fold}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,9 +91,21 @@ class ModelConfig:
   padding: int = 1  # cnn, on each side
   pool: int = 1  # cnn: max-pool window and stride after each conv; 1 = no pooling
   dense_sizes: tuple[int, ...] = ()  # cnn: hidden dense layers before the classifier
+  dropout: float = 0.0  # cnn: dropout rate on the flattened features, before the dense layers
+  # Weight initialization: Flax's defaults (LeCun normal, zero biases); He et al.'s
+  # Kaiming uniform for ReLU (a = 0); or PyTorch's layer default (Kaiming uniform
+  # with a = sqrt(5)). Biases of the last two: PyTorch's U(+-1/sqrt(fan_in)).
+  init: Literal["default", "kaiming_uniform", "torch_default"] = "default"
+  # cnn: how convolutions and pooling are computed; auto = im2col matmuls on the
+  # CPU, XLA's convolution on accelerators (experiments/conv.py).
+  conv: Literal["auto", "xla", "im2col"] = "auto"
 
   def validate(self, key):
     _check_positive(f"{key}.pool", self.pool)
+    _check_range(f"{key}.dropout", self.dropout, 0.0, 1.0, open_high=True)
+    if self.dropout and self.name != "cnn":
+      raise ConfigError(f"config key '{key}.dropout': only for model 'cnn', not "
+                        f"'{self.name}'")
     for field in ("hidden_sizes", "channels", "kernel_sizes", "strides", "dense_sizes"):
       for i, size in enumerate(getattr(self, field)):
         _check_positive(f"{key}.{field}[{i}]", size)
@@ -102,7 +133,8 @@ class OptimizerConfig:
   momentum: Optional[float] = None  # dual_process, sgd, schedule_free_sgd (its b1)
   nesterov: bool = False
   # A named set of dualprocess.hyperparameters instead of typed-in numbers:
-  # 'reported' (the author's 0.016, 0.874), 'information' (ours, KL2(e||u) and
+  # 'double_bayesian' (the author's derived sqrt(2)/phi and (1 - sqrt(2)/phi)^2),
+  # 'reported' (the same rounded, 0.016 and 0.874), 'information' (ours, KL2(e||u) and
   # H2(e)), 'golden_partition' (1/phi^2, 1/phi) or 'traditional' (0.01, 0.9).
   preset: Optional[Literal[HYPERPARAMETER_SETS]] = None
   label: Optional[str] = None  # the name shown in tables and plots
@@ -186,9 +218,16 @@ class LogRange:
 
 @dataclasses.dataclass(frozen=True)
 class SweepConfig:
-  learning_rates: LogRange = LogRange()
+  # Log-spaced {min, max, num}, or the exact values as a list (an uneven grid).
+  learning_rates: Union[LogRange, tuple[float, ...]] = LogRange()
   momenta: tuple[float, ...] = (0.0, 0.5, 0.9, 0.95, 0.99)
   seeds: tuple[int, ...] = (0, 1, 2)
+  # With dataset.folds: the folds to train (null: all of them); every cell
+  # trains once per fold and seed.
+  folds: Optional[tuple[int, ...]] = None
+  # A (learning rate, momentum) grid cell whose claim to be best is tested:
+  # its rank, the cells tied with the best, a paired test over folds.
+  reference: Optional[tuple[float, ...]] = None
   # Cells trained at once; None: all of them. Either way a chunk that runs
   # out of device memory is retried at half the size.
   chunk_size: Optional[int] = None
@@ -196,8 +235,27 @@ class SweepConfig:
   def validate(self, key):
     for i, m in enumerate(self.momenta):
       _check_range(f"{key}.momenta[{i}]", m, 0.0, 1.0, open_high=True)
+    if isinstance(self.learning_rates, tuple):
+      if not self.learning_rates:
+        raise ConfigError(f"config key '{key}.learning_rates': needs at least one value")
+      for i, lr in enumerate(self.learning_rates):
+        if not (math.isfinite(lr) and lr > 0):
+          raise ConfigError(f"config key '{key}.learning_rates[{i}]': must be a positive "
+                            f"number, got {lr}")
     if not self.momenta or not self.seeds:
       raise ConfigError(f"config key '{key}': needs at least one momentum and one seed")
+    for field in ("learning_rates", "momenta", "seeds", "folds"):
+      values = getattr(self, field)
+      if isinstance(values, tuple) and len(set(values)) < len(values):
+        raise ConfigError(f"config key '{key}.{field}': a value appears twice")
+    if self.folds is not None:
+      if not self.folds:
+        raise ConfigError(f"config key '{key}.folds': needs at least one fold, or null")
+      for i, fold in enumerate(self.folds):
+        _check_positive(f"{key}.folds[{i}]", fold, minimum=0)
+    if self.reference is not None and len(self.reference) != 2:
+      raise ConfigError(f"config key '{key}.reference': expected [learning_rate, momentum], "
+                        f"got {list(self.reference)}")
     if self.chunk_size is not None:
       _check_positive(f"{key}.chunk_size", self.chunk_size)
 
@@ -213,7 +271,15 @@ class ExperimentConfig:
   sweep: Optional[SweepConfig] = None
 
   def validate(self, key):
-    pass
+    folds = self.dataset.folds
+    if self.sweep is not None and self.sweep.folds is not None:
+      if folds is None:
+        raise ConfigError("config key 'sweep.folds': needs dataset.folds (the number of "
+                          "folds)")
+      for i, fold in enumerate(self.sweep.folds):
+        if fold >= folds:
+          raise ConfigError(f"config key 'sweep.folds[{i}]': must lie in 0..{folds - 1} "
+                            f"(dataset.folds = {folds}), got {fold}")
 
 
 def _check_positive(key, value, minimum=1):
@@ -252,6 +318,11 @@ def _convert(tp, value, key):
     options = [a for a in typing.get_args(tp) if a is not type(None)]
     if len(options) == 1:  # Optional[X]: null, or X's own error for anything else
       return None if value is None else _convert(options[0], value, key)
+    # A mapping is a section and a list a list: that option's own error names the key.
+    shaped = [o for o in options if (dataclasses.is_dataclass(o) and isinstance(value, dict))
+              or (typing.get_origin(o) is tuple and isinstance(value, list))]
+    if len(shaped) == 1:
+      return _convert(shaped[0], value, key)
     for option in typing.get_args(tp):
       try:
         return _convert(option, value, key)

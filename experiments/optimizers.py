@@ -42,7 +42,7 @@ def resolve(config: OptimizerConfig) -> Resolved:
 
 def _default_label(name, learning_rate, momentum) -> str:
   if name in ("dual_process", "sgd"):
-    return f"{name}(lr={learning_rate:.4g}, m={momentum or 0:.4g})"
+    return f"{name}(lr={learning_rate:.6g}, m={momentum or 0:.6g})"
   return name
 
 

@@ -1,10 +1,11 @@
-"""Figures: training curves, comparison bars, the learning-rate x momentum landscape."""
+"""Figures: training curves, comparison bars, the learning-rate x momentum landscape and grid."""
 
 from __future__ import annotations
 
 import math
 
 import matplotlib
+import matplotlib.patches
 import matplotlib.ticker
 
 matplotlib.use("Agg")  # files only; no display needed
@@ -86,6 +87,51 @@ def landscape(learning_rates, momenta, accuracy, path, marks, title: str = "") -
   ax.set_yticks(rows, [f"{m:g}" for m in momenta])
   ax.set(xlabel="log10 learning rate", ylabel="momentum", title=title)
   ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
+  fig.tight_layout()
+  _save(fig, path)
+
+
+def grid(learning_rates, momenta, accuracy, path, claim: dict, top, title: str = "") -> None:
+  """The author's layout: rows = learning rates, columns = momenta, lighter = better.
+
+  Each square shows the mean test accuracy over folds; the ten best squares
+  are outlined thin, the best one thick, the claimed reference is marked with
+  a star, and the cells tied with the best (paired test) are dotted.
+  """
+  table = np.asarray(accuracy, float).T  # [learning rates, momenta]
+  fig, ax = plt.subplots(figsize=(1.0 * len(momenta) + 3, 0.6 * len(learning_rates) + 2))
+  finite = table[np.isfinite(table)]
+  low = np.percentile(finite, 10) if finite.size else 0.0
+  image = ax.imshow(np.ma.masked_invalid(table), cmap=plt.get_cmap("Greys_r").with_extremes(
+      bad="mistyrose"), vmin=low, vmax=finite.max() if finite.size else 1.0, aspect="auto")
+  for (i, j), value in np.ndenumerate(table):
+    ax.text(j, i, "div" if np.isnan(value) else f"{value:.4f}", ha="center", va="center",
+            fontsize=7, color="black" if value >= (low + (finite.max() if finite.size else 1))
+            / 2 else "white")
+
+  def square(lr, m, **style):
+    i = int(np.argmin(np.abs(np.log(learning_rates) - math.log(lr))))
+    j = int(np.argmin(np.abs(np.asarray(momenta) - m)))
+    ax.add_patch(matplotlib.patches.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, **style))
+    return i, j
+
+  tied = {tuple(pair) for pair in claim["tied_with_best"]}
+  for lr, m in tied:
+    square(lr, m, edgecolor="tab:blue", lw=1.2, ls=":")
+  for lr, m in top:
+    square(lr, m, edgecolor="tab:orange", lw=1.5)
+  best = claim["best"]
+  square(best["learning_rate"], best["momentum"], edgecolor="tab:red", lw=3)
+  i, j = square(*claim["reference"], edgecolor="none")
+  ax.plot(j + 0.36, i - 0.3, "*", color="gold", mec="black", ms=11)
+  fig.colorbar(image, ax=ax, label="mean test accuracy over folds")
+  ax.set_xticks(range(len(momenta)), [f"{m:g}" for m in momenta])
+  ax.set_yticks(range(len(learning_rates)), [f"{lr:g}" for lr in learning_rates])
+  ax.set(xlabel="momentum", ylabel="learning rate", title=title)
+  verdict = "holds" if claim["holds"] else "does not hold"
+  ax.set_title(f"{title}\nreference {tuple(claim['reference'])} (star): rank "
+               f"{claim['rank']} of {claim['num_cells']}, claim {verdict}; red: best, "
+               "orange: top ten, dotted: tied with best", fontsize=8)
   fig.tight_layout()
   _save(fig, path)
 

@@ -18,7 +18,17 @@ import jax
 import numpy as np
 import optax
 
-from experiments import checkpoint, cli, data, models, optimizers, outputs, plots, stopping
+from experiments import (
+  checkpoint,
+  cli,
+  data,
+  models,
+  optimizers,
+  outputs,
+  plots,
+  splits,
+  stopping,
+)
 from experiments import train as train_lib
 from experiments.config import ConfigError, ExperimentConfig
 from experiments.devices import (
@@ -96,7 +106,8 @@ def train_and_evaluate(config: ExperimentConfig, dataset: data.Dataset,
   train_step = train_lib.make_train_step(
       graphdef, tx, config.loss.name,
       train_lib.batch_sharded(mesh) if len(devices) > 1 else None)
-  num_train = len(dataset.train_y)
+  split = splits.for_run(dataset.train_y, config.dataset)
+  num_train = len(split.train)
   steps_per_epoch = train_lib.steps_per_epoch(num_train, config.train.batch_size)
   if steps_per_epoch == 0:
     raise ConfigError(f"config key 'train.batch_size': {config.train.batch_size} is larger "
@@ -110,16 +121,26 @@ def train_and_evaluate(config: ExperimentConfig, dataset: data.Dataset,
   evaluate = train_lib.make_evaluate(graphdef, config.loss.name)
 
   @jax.jit
-  def test_metrics(state, test_x, test_y):
+  def test_metrics(state, train_x, train_y, test_x, test_y, validation):
     eval_params = optimizers.evaluation_params(
         config.optimizer, inner_opt_state(config, state.opt_state), state.params)
-    return evaluate(eval_params, test_x, test_y)
+    metrics = evaluate(eval_params, test_x, test_y)
+    if validation is not None:
+      metrics.update({k.replace("test", "validation"): v for k, v in
+                      evaluate(eval_params, train_x, train_y, validation).items()})
+    return metrics
 
-  train_x, train_y, test_x, test_y = place(
-      (dataset.train_x, dataset.train_y, dataset.test_x, dataset.test_y), replicated)
+  train_x, train_y, test_x, test_y, train_indices = place(
+      (dataset.train_x, dataset.train_y, dataset.test_x, dataset.test_y, split.train),
+      replicated)
+  validation = None if split.validation is None else place(split.validation, replicated)
+  resolved = optimizers.resolve(config.optimizer)
+  dropout_key = train_lib.dropout_key(config.train.seed, split.fold, resolved.learning_rate,
+                                      resolved.momentum)
 
   def evaluate_now(state) -> dict:
-    return {k: float(v) for k, v in to_host(test_metrics(state, test_x, test_y)).items()}
+    return {k: float(v) for k, v in to_host(test_metrics(
+        state, train_x, train_y, test_x, test_y, validation)).items()}
 
   start_step, checkpointer, log = 0, None, None
   if out is not None:
@@ -132,15 +153,15 @@ def train_and_evaluate(config: ExperimentConfig, dataset: data.Dataset,
 
   compile_start = time.perf_counter()
   segment_fn = segment_fn.lower(state, train_x, train_y, train_lib.epoch_key(config.train.seed, 0),
-                                0).compile()
+                                0, train_indices, dropout_key).compile()
   compile_time = time.perf_counter() - compile_start
 
-  resolved = optimizers.resolve(config.optimizer)
   summary = {
       "status": "running", "optimizer": config.optimizer.name, "label": resolved.label,
       "learning_rate": resolved.learning_rate, "momentum": resolved.momentum,
       "loss": config.loss.name, "dataset": dataset.name, "model": config.model.name,
-      "seed": config.train.seed, "num_devices": len(devices), "batch_size":
+      "seed": config.train.seed, "fold": split.fold if split.validation is not None else None,
+      "num_train": num_train, "num_devices": len(devices), "batch_size":
       config.train.batch_size, "steps_per_epoch": steps_per_epoch,
       "resumed_from_step": start_step or None, "versions": outputs.versions(),
   }
@@ -168,7 +189,8 @@ def train_and_evaluate(config: ExperimentConfig, dataset: data.Dataset,
     epoch, offset = divmod(first_step, steps_per_epoch)
     tic = time.perf_counter()
     state, metrics = segment_fn(state, train_x, train_y,
-                                train_lib.epoch_key(config.train.seed, epoch), offset)
+                                train_lib.epoch_key(config.train.seed, epoch), offset,
+                                train_indices, dropout_key)
     metrics = to_host(metrics)
     train_seconds += time.perf_counter() - tic
     trained_steps += segment_steps

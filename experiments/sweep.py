@@ -1,14 +1,18 @@
 """Learning-rate x momentum landscapes: ``python -m experiments.sweep [CONFIG] [--out DIR]``.
 
-Every cell (learning rate, momentum, seed) is trained by one compiled program:
+Every cell (learning rate, momentum, seed, fold) is trained by one compiled program:
 the per-cell train states are stacked and the very epoch function of
 ``train.py`` is ``jax.vmap``-ped over them, with the hyperparameters carried
 in the optimizer state by ``optax.inject_hyperparams``. Cells are independent
 lanes of the same computation, so a diverging cell turns its own lane
-non-finite and no other. Writes ``sweep.json`` and ``landscape.png``; each
-finished chunk is kept in ``chunks/`` as it ends, so after a signal (SIGTERM,
-SIGINT; the sweep stops once the chunk in flight is done) a rerun with the
-same ``--out`` goes on from there.
+non-finite and no other. With ``dataset.folds`` every cell trains once per
+fold (``sweep.folds``), each lane on its own training folds, validated on its
+own fold and tested on the whole test set. Writes ``sweep.json`` and
+``landscape.png``, and with ``sweep.reference`` the claim that this cell is
+the best (``experiments/claim.py``) and ``grid.png``, the author's layout;
+each finished chunk is kept in ``chunks/`` as it ends, so after a signal
+(SIGTERM, SIGINT; the sweep stops once the chunk in flight is done) a rerun
+with the same ``--out`` goes on from there.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import numpy as np
 import optax
 
 import dualprocess
-from experiments import cli, data, models, outputs, plots, stopping
+from experiments import claim, cli, data, models, outputs, plots, splits, stopping
 from experiments import train as train_lib
 from experiments.config import ConfigError, ExperimentConfig
 from experiments.devices import (
@@ -40,6 +44,7 @@ class Cell(NamedTuple):
   learning_rate: float
   momentum: float
   seed: int
+  fold: int = 0
 
 
 def reference_points() -> dict:
@@ -49,10 +54,19 @@ def reference_points() -> dict:
 
 
 def grid(config: ExperimentConfig):
-  sweep = config.sweep
-  lrs = np.geomspace(sweep.learning_rates.min, sweep.learning_rates.max,
-                     sweep.learning_rates.num).tolist()
-  return lrs, list(sweep.momenta)
+  rates = config.sweep.learning_rates
+  if isinstance(rates, tuple):
+    lrs = list(rates)
+  else:
+    lrs = np.geomspace(rates.min, rates.max, rates.num).tolist()
+  return lrs, list(config.sweep.momenta)
+
+
+def folds(config: ExperimentConfig) -> list[int]:
+  """The folds every cell trains on: ``sweep.folds``, all of them, or none (``[0]``)."""
+  if config.dataset.folds is None:
+    return [0]
+  return list(config.sweep.folds or range(config.dataset.folds))
 
 
 def all_cells(config: ExperimentConfig) -> list[Cell]:
@@ -60,7 +74,11 @@ def all_cells(config: ExperimentConfig) -> list[Cell]:
   pairs = [(lr, m) for m in momenta for lr in lrs]
   # A reference pair already on the grid is trained once, not twice.
   pairs += [pair for pair in reference_points().values() if pair not in pairs]
-  return [Cell(lr, m, seed) for lr, m in pairs for seed in config.sweep.seeds]
+  return [Cell(lr, m, seed, fold) for lr, m in pairs for fold in folds(config)
+          for seed in config.sweep.seeds]
+
+
+EVALUATION_LANES = 8  # lanes evaluated at once at the end of a chunk
 
 
 def injected_optimizer() -> optax.GradientTransformation:
@@ -87,7 +105,10 @@ def train_cells(config: ExperimentConfig, dataset: data.Dataset, cells: list[Cel
     model = models.create(config.model, dataset.input_shape, dataset.num_classes, seed)
     graphdef, state = train_lib.init_state(model, tx)
     params_by_seed[seed] = state.params
-  num_train = len(dataset.train_y)
+  split_of = {f: splits.for_run(dataset.train_y, config.dataset, f)
+              for f in sorted({c.fold for c in cells})}
+  validated = config.dataset.folds is not None
+  num_train = len(next(iter(split_of.values())).train)  # every fold has N // k
   epoch = train_lib.make_epoch(train_lib.make_train_step(graphdef, tx, config.loss.name),
                                num_train, config.train.batch_size)
   evaluate = train_lib.make_evaluate(graphdef, config.loss.name)
@@ -99,18 +120,29 @@ def train_cells(config: ExperimentConfig, dataset: data.Dataset, cells: list[Cel
                                 jnp.zeros((), jnp.int32))
 
   @jax.jit
-  def run_chunk(params, learning_rates, momenta, seeds, train_x, train_y, test_x, test_y):
+  def run_chunk(params, learning_rates, momenta, seeds, train_indices, validation_indices,
+                dropout_keys, train_x, train_y, test_x, test_y):
     states = jax.vmap(init_cell)(params, learning_rates, momenta)
 
     def one_epoch(states, epoch_index):
       keys = jax.vmap(lambda s: train_lib.epoch_key(s, epoch_index))(seeds)
-      states, metrics = jax.vmap(epoch, in_axes=(0, None, None, 0))(states, train_x, train_y,
-                                                                    keys)
+      states, metrics = jax.vmap(epoch, in_axes=(0, None, None, 0, 0, 0))(
+          states, train_x, train_y, keys, train_indices, dropout_keys)
       return states, (metrics["loss"][:, -1], jnp.all(jnp.isfinite(metrics["loss"]), axis=1))
 
     states, (final_losses, finite) = jax.lax.scan(one_epoch, states,
                                                   jnp.arange(config.train.epochs))
-    tests = jax.vmap(evaluate, in_axes=(0, None, None))(states.params, test_x, test_y)
+
+    def evaluate_lane(lane):  # lanes a few at a time: a CNN's evaluation is large
+      lane_params, validation = lane
+      metrics = evaluate(lane_params, test_x, test_y)
+      if validated:
+        metrics["validation_accuracy"] = evaluate(lane_params, train_x, train_y,
+                                                  validation)["test_accuracy"]
+      return metrics
+
+    tests = jax.lax.map(evaluate_lane, (states.params, validation_indices),
+                        batch_size=min(EVALUATION_LANES, learning_rates.shape[0]))
     params_finite = jax.vmap(train_lib.all_finite)(states.params)
     return tests, final_losses[-1], jnp.all(finite, axis=0) & params_finite
 
@@ -121,18 +153,27 @@ def train_cells(config: ExperimentConfig, dataset: data.Dataset, cells: list[Cel
     padded = chunk + [chunk[-1]] * (size - len(chunk))  # one shape, one compilation
     params = jax.tree.map(lambda *leaves: np.stack(leaves),
                           *[params_by_seed[c.seed] for c in padded])
+    no_validation = np.zeros(1, np.int32)
     lanes = place((params, np.asarray([c.learning_rate for c in padded], np.float32),
                    np.asarray([c.momentum for c in padded], np.float32),
-                   np.asarray([c.seed for c in padded])), by_cell)
-    outputs_on_devices = run_chunk(*lanes, *arrays)
+                   np.asarray([c.seed for c in padded]),
+                   np.stack([split_of[c.fold].train for c in padded]),
+                   np.stack([split_of[c.fold].validation if validated else no_validation
+                             for c in padded]),
+                   jax.random.key_data(jnp.stack([train_lib.dropout_key(
+                       c.seed, c.fold, c.learning_rate, c.momentum) for c in padded]))),
+                  by_cell)
+    *lanes, dropout_keys = lanes
+    outputs_on_devices = run_chunk(*lanes, jax.random.wrap_key_data(dropout_keys), *arrays)
     device_of_lane = lane_devices(outputs_on_devices[2])
     tests, final_loss, finite = gather(outputs_on_devices)
     results = []
     for i, cell in enumerate(chunk):
       diverged = not bool(finite[i])
+      lane = {k: None if diverged else float(v[i]) for k, v in tests.items()}
       results.append({"cell": cell, "diverged": diverged, "device": device_of_lane[i],
-                      "test_accuracy": None if diverged else float(tests["test_accuracy"][i]),
-                      "test_loss": None if diverged else float(tests["test_loss"][i]),
+                      "test_accuracy": lane["test_accuracy"], "test_loss": lane["test_loss"],
+                      "validation_accuracy": lane.get("validation_accuracy"),
                       "final_loss": None if diverged else float(final_loss[i]),
                       "chunk_size": size})
     return results
@@ -193,20 +234,44 @@ def lane_devices(per_lane: jax.Array) -> list[int]:
   return owner
 
 
+def _per_fold(by_fold: dict, key: str) -> list:
+  """The mean of ``key`` over each fold's seeds, in fold order; None where one diverged."""
+  return [None if any(r["diverged"] for r in runs) else statistics.fmean(r[key] for r in runs)
+          for _, runs in sorted(by_fold.items())]
+
+
 def aggregate(results: list[dict]) -> list[dict]:
-  """Groups per-seed results into one entry per (learning rate, momentum)."""
+  """Groups per-run results into one entry per (learning rate, momentum).
+
+  ``per_fold_*``: the mean over seeds on each fold, in fold order (None where
+  a run of that fold diverged); the std is over those per-fold means (over
+  seeds when there is one fold).
+  """
   groups = {}
   for r in results:
     groups.setdefault((r["cell"].learning_rate, r["cell"].momentum), []).append(r)
   entries = []
   for (lr, m), runs in groups.items():
     ok = [r for r in runs if not r["diverged"]]
+    by_fold = {}
+    for r in runs:
+      by_fold.setdefault(r["cell"].fold, []).append(r)
+    spread = (_per_fold(by_fold, "test_accuracy") if len(by_fold) > 1
+              else [r["test_accuracy"] for r in runs])
+    validated = bool(ok) and all(r.get("validation_accuracy") is not None for r in ok)
     entries.append({
-        "learning_rate": lr, "momentum": m,
+        "learning_rate": lr, "momentum": m, "folds": sorted(by_fold),
         "test_accuracy": [r["test_accuracy"] for r in runs],
         "mean_test_accuracy": statistics.fmean(r["test_accuracy"] for r in ok) if ok else None,
+        "std_test_accuracy": (statistics.pstdev(spread)
+                              if None not in spread and len(spread) > 1 else None),
+        "per_fold_test_accuracy": _per_fold(by_fold, "test_accuracy"),
+        "per_fold_validation_accuracy": (_per_fold(by_fold, "validation_accuracy")
+                                         if validated else None),
+        "mean_validation_accuracy": (statistics.fmean(r["validation_accuracy"] for r in ok)
+                                     if validated else None),
         "final_loss": statistics.fmean(r["final_loss"] for r in ok) if ok else None,
-        "diverged": len(ok) < len(runs), "diverged_seeds": len(runs) - len(ok)})
+        "diverged": len(ok) < len(runs), "diverged_runs": len(runs) - len(ok)})
   return entries
 
 
@@ -224,20 +289,31 @@ def sweep(config: ExperimentConfig, dataset: data.Dataset, out, stop=stopping.NE
              key=lambda e: e["mean_test_accuracy"], default=None)
   result = {"cells": grid_entries, "references": references, "best_grid_cell": best,
             "num_cells_trained": len(cells), "epochs": config.train.epochs,
+            "folds": folds(config) if config.dataset.folds else None,
+            "num_folds": config.dataset.folds,
+            "num_train": len(splits.for_run(dataset.train_y, config.dataset).train),
             "num_devices": len(select_devices(config, split_batch=False)),
             "cells_per_device": dict(sorted(collections.Counter(
                 str(r["device"]) for r in results).items())),
             "chunk_sizes": sorted({r["chunk_size"] for r in results}),
             "wall_time_s": time.perf_counter() - tic, "versions": outputs.versions()}
+  if config.sweep.reference is not None:
+    result["claim"] = claim.evaluate_claim(grid_entries, config.sweep.reference)
   outputs.write_json(out / "sweep.json", result)
   accuracy = [[by_pair[(lr, m)]["mean_test_accuracy"] for lr in lrs] for m in momenta]
   accuracy = [[math.nan if a is None else a for a in row] for row in accuracy]
   marks = [(f"{name.replace('_', ' ')} ({references[name]['mean_test_accuracy'] or 0:.3f})",
             pair, marker)
-           for (name, pair), marker in zip(reference_points().items(), "*PsD", strict=True)]
-  plots.landscape(lrs, momenta, accuracy, out / "landscape.png", marks,
-                  title=f"{dataset.name} {config.model.name}, {config.train.epochs} epochs, "
-                  f"{len(config.sweep.seeds)} seeds")
+           for (name, pair), marker in zip(reference_points().items(), "*XPsD", strict=True)]
+  title = (f"{dataset.name} {config.model.name}, {config.train.epochs} epochs, "
+           f"{len(config.sweep.seeds)} seed(s)"
+           + (f", {len(folds(config))} of {config.dataset.folds} folds"
+              if config.dataset.folds else ""))
+  plots.landscape(lrs, momenta, accuracy, out / "landscape.png", marks, title=title)
+  if "claim" in result:
+    plots.grid(lrs, momenta, accuracy, out / "grid.png", result["claim"],
+               [(c["learning_rate"], c["momentum"]) for c in claim.top(grid_entries, 10)],
+               title=title)
   return result
 
 
@@ -254,6 +330,11 @@ def main(argv=None) -> int:
     if best:
       print(f"best grid cell: lr={best['learning_rate']:.4g} m={best['momentum']:.4g} "
             f"mean test accuracy={best['mean_test_accuracy']:.4f}")
+    if "claim" in result:
+      verdict = result["claim"]
+      print(f"claim: reference {verdict['reference']} ranks {verdict['rank']} of "
+            f"{verdict['num_cells']}; tied with the best: {verdict['holds']} "
+            f"(p = {verdict['p_value']}, {verdict['folds']} folds)")
     print(f"written to {out}")
   return 0
 

@@ -2,17 +2,24 @@
 
 Read top to bottom: the loss and its two processes for a batch; one
 optimizer step (``train_step``); an epoch of steps over a seeded shuffle of
-device-resident data (``make_segment``/``make_epoch``, one ``lax.scan``, jitted
-with the state donated); evaluation on the test set. ``run.py`` drives these and writes the
-outputs; ``sweep.py`` vmaps the very same epoch over a grid of cells.
+the run's training examples, held on the device (``make_segment``/
+``make_epoch``, one ``lax.scan``, jitted with the state donated); evaluation
+on the test set. ``run.py`` drives these and writes the outputs; ``sweep.py``
+vmaps the very same epoch over a grid of cells.
+
+A run trains on ``indices`` into the training arrays (all of them, or the
+folds other than its validation fold), and its dropout masks come from its own
+key folded with the step number, so a resumed run draws the same masks.
 """
 
 from __future__ import annotations
 
+import zlib
 from typing import Any, Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec
@@ -53,15 +60,19 @@ def batch_metrics(logits, labels, decomposition) -> dict:
 
 def make_train_step(graphdef, tx: optax.GradientTransformation, loss_name: str,
                     batch_sharding: Optional[NamedSharding] = None) -> Callable:
-  """Returns ``train_step(state, x, y) -> (state, metrics)``, a pure function."""
+  """Returns ``train_step(state, x, y, dropout_key) -> (state, metrics)``, a pure function.
 
-  def train_step(state: TrainState, x, y):
+  ``dropout_key`` is the run's; the step's masks use it folded with the step number.
+  """
+
+  def train_step(state: TrainState, x, y, dropout_key):
     if batch_sharding is not None:  # data parallel: each device takes a slice of the batch
       x = jax.lax.with_sharding_constraint(x, batch_sharding)
       y = jax.lax.with_sharding_constraint(y, batch_sharding)
+    step_key = jax.random.fold_in(dropout_key, state.step)
 
     def loss_fn(params):
-      logits = nnx.merge(graphdef, params)(x)
+      logits = nnx.merge(graphdef, params)(x, dropout_key=step_key)
       decomposition = decompose(logits, y, loss_name)
       return decomposition.cross_entropy.mean(), (logits, decomposition)
 
@@ -85,24 +96,44 @@ def epoch_key(seed, epoch):
   return jax.random.fold_in(jax.random.key(seed), epoch)
 
 
+_DROPOUT_STREAM = zlib.crc32(b"dropout")
+
+
+def dropout_key(seed: int, fold: int = 0, learning_rate=None, momentum=None) -> jax.Array:
+  """The key of a run's dropout masks, its own for each (seed, fold, learning rate, momentum).
+
+  So the cells of a sweep and the folds of a grid draw different masks, and a
+  sweep cell draws the masks of the plain run with the same numbers. The
+  hyperparameters enter as their float32 bits (``None``: 0), as the sweep
+  holds them.
+  """
+  bits = lambda v: 0 if v is None else int(np.float32(v).view(np.uint32))
+  key = jax.random.fold_in(jax.random.key(seed), _DROPOUT_STREAM)
+  for part in (fold, bits(learning_rate), bits(momentum)):
+    key = jax.random.fold_in(key, part)
+  return key
+
+
 def make_segment(train_step: Callable, num_train: int, batch_size: int,
                  length: int) -> Callable:
-  """Returns ``segment(state, x, y, key, offset) -> (state, per-step metrics)``.
+  """Returns ``segment(state, x, y, key, offset, indices, dropout_key) -> (state, metrics)``.
 
   Runs ``length`` consecutive steps of an epoch, starting at step ``offset``
-  of that epoch's shuffle, as one ``lax.scan``. The shuffle is a function of
-  the epoch's key alone, so an epoch cut into segments (to checkpoint inside
-  it) takes exactly the batches of the uncut epoch.
+  of that epoch's shuffle, as one ``lax.scan``. The epoch visits the
+  ``num_train`` training examples ``indices`` (into ``x`` and ``y``) in an
+  order that is a function of the epoch's key alone, so an epoch cut into
+  segments (to checkpoint inside it) takes exactly the batches of the uncut
+  epoch. With ``indices = arange(len(x))`` the order is the permutation itself.
   """
   num_steps = steps_per_epoch(num_train, batch_size)
 
-  def segment(state, train_x, train_y, key, offset):
-    order = jax.random.permutation(key, num_train)[:num_steps * batch_size]
+  def segment(state, train_x, train_y, key, offset, indices, dropout_key):
+    order = indices[jax.random.permutation(key, num_train)[:num_steps * batch_size]]
     batches = jax.lax.dynamic_slice_in_dim(order.reshape(num_steps, batch_size), offset,
                                            length)
 
-    def body(state, indices):
-      return train_step(state, train_x[indices], train_y[indices])
+    def body(state, batch):
+      return train_step(state, train_x[batch], train_y[batch], dropout_key)
 
     return jax.lax.scan(body, state, batches)
 
@@ -110,34 +141,40 @@ def make_segment(train_step: Callable, num_train: int, batch_size: int,
 
 
 def make_epoch(train_step: Callable, num_train: int, batch_size: int) -> Callable:
-  """Returns ``epoch(state, x, y, key) -> (state, per-step metrics)``: a whole epoch."""
+  """Returns ``epoch(state, x, y, key, indices, dropout_key) -> (state, per-step metrics)``."""
   segment = make_segment(train_step, num_train, batch_size,
                          steps_per_epoch(num_train, batch_size))
-  return lambda state, train_x, train_y, key: segment(state, train_x, train_y, key, 0)
+  return lambda state, train_x, train_y, key, indices, dropout_key: segment(
+      state, train_x, train_y, key, 0, indices, dropout_key)
 
 
 def make_evaluate(graphdef, loss_name: str, chunk_size: int = 2048) -> Callable:
-  """Returns ``evaluate(params, x, y) -> metrics`` over the whole set, in chunks."""
+  """Returns ``evaluate(params, x, y, indices=None) -> metrics``, in chunks.
 
-  def evaluate(params, x, y):
-    n = x.shape[0]
+  Over all of ``x`` and ``y``, or over the examples ``indices`` (a validation
+  fold inside the training arrays), gathered one chunk at a time.
+  """
+
+  def evaluate(params, x, y, indices=None):
+    if indices is None:
+      indices = jnp.arange(x.shape[0])
+    n = indices.shape[0]
     chunks = -(-n // chunk_size)
     pad = chunks * chunk_size - n
-    xs = jnp.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1)).reshape(chunks, chunk_size,
-                                                                   *x.shape[1:])
-    ys = jnp.pad(y, (0, pad)).reshape(chunks, chunk_size)
+    index_chunks = jnp.pad(indices, (0, pad)).reshape(chunks, chunk_size)
     valid = (jnp.arange(chunks * chunk_size) < n).reshape(chunks, chunk_size)
     model = nnx.merge(graphdef, params)
 
     def chunk_sums(args):
-      xc, yc, vc = args
+      ic, vc = args
+      xc, yc = x[ic], y[ic]
       logits = model(xc)
       d = decompose(logits, yc, loss_name)
       correct = jnp.argmax(logits, -1) == yc
       sums = [d.cross_entropy, d.entropy, d.divergence, correct.astype(jnp.float32)]
       return jnp.stack([jnp.sum(jnp.where(vc, s, 0.0)) for s in sums])
 
-    totals = jax.lax.map(chunk_sums, (xs, ys, valid)).sum(0) / n
+    totals = jax.lax.map(chunk_sums, (index_chunks, valid)).sum(0) / n
     return {"test_loss": totals[0], "test_entropy": totals[1], "test_divergence": totals[2],
             "test_accuracy": totals[3]}
 

@@ -45,7 +45,7 @@ BAD_OVERRIDES = [
      "config key 'optimizer.momentum': not used by optimizer 'adam'"),
     (["optimizer.preset=golden", ], "config key 'optimizer.preset': unknown value"),
     (["optimizer.preset=derived", ], "config key 'optimizer.preset': unknown value 'derived'; "
-     "allowed: reported, information, golden_partition, traditional"),
+     "allowed: double_bayesian, reported, information, golden_partition, traditional"),
     (["optimizer.preset=reported", "optimizer.learning_rate=0.1"],
      "config key 'optimizer.preset': sets learning_rate and momentum"),
     (["optimizer.preset=information", "optimizer.momentum=0.5"], "config key 'optimizer.preset'"),
@@ -78,6 +78,20 @@ BAD_OVERRIDES = [
     (["sweep.momenta=[0.5, 1.2]"], "config key 'sweep.momenta[1]'"),
     (["sweep.learning_rates.min=0"], "config key 'sweep.learning_rates'"),
     (["sweep.learning_rates.num=0"], "config key 'sweep.learning_rates.num'"),
+    (["sweep.learning_rates=[0.1, -1]"], "config key 'sweep.learning_rates[1]': must be a "
+     "positive number"),
+    (["sweep.learning_rates=[0.1, banana]"], "config key 'sweep.learning_rates[1]'"),
+    (["sweep.learning_rates=[]"], "config key 'sweep.learning_rates': needs at least one"),
+    (["sweep.momenta=[0.9, 0.9]"], "config key 'sweep.momenta': a value appears twice"),
+    (["sweep.folds=[0]"], "config key 'sweep.folds': needs dataset.folds"),
+    (["dataset.folds=3", "sweep.folds=[3]"], "config key 'sweep.folds[0]': must lie in 0..2"),
+    (["sweep.reference=[0.1]"], "config key 'sweep.reference': expected [learning_rate, "
+     "momentum]"),
+    (["model.dropout=0.5"], "config key 'model.dropout': only for model 'cnn'"),
+    (["model.dropout=1.0", "model.name=cnn"], "config key 'model.dropout': must lie in"),
+    (["model.conv=cudnn"], "config key 'model.conv': unknown value 'cudnn'; allowed: auto, "
+     "xla, im2col"),
+    (["model.init=he"], "config key 'model.init': unknown value 'he'"),
     (["sweep.chunk_size=0"], "config key 'sweep.chunk_size'"),
     (["compare.seeds=[]"], "config key 'compare.seeds'"),
     (["compare.optimizers=[{name: sgd}]"],
@@ -201,4 +215,4 @@ def test_the_schema_walk_sees_every_section():
   keys = {k for k, _ in ALL_KEYS}
   assert {"dataset.name", "model.hidden_sizes", "loss.name", "optimizer.momentum",
           "train.devices", "compare.seeds", "sweep.learning_rates.min"} <= keys
-  assert len(keys) == 42  # update with the schema: every leaf key is in the corpus
+  assert len(keys) == 51  # update with the schema: every leaf key is in the corpus

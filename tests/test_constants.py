@@ -14,11 +14,24 @@ TOL = 1e-12
 LIBRARY = pathlib.Path(dp.__file__).parent
 
 
-def test_reported_pair_is_the_quotation():
+def test_double_bayesian_is_the_default_and_computed_from_the_golden_root():
+  hp = dp.hyperparameters("double_bayesian")
+  assert dp.hyperparameters() == hp
+  p1 = (math.sqrt(5) - 1) / 2  # eq. 26
+  assert hp.momentum == pytest.approx(math.sqrt(2) * p1, abs=TOL)  # eq. 33
+  assert hp.learning_rate == pytest.approx((1 - math.sqrt(2) * p1) ** 2, abs=TOL)  # eq. 34
+  assert hp.momentum == pytest.approx(0.8740320489, abs=1e-10)
+  assert hp.learning_rate == pytest.approx(0.0158679247, abs=1e-10)
+  assert hp.effective_step == pytest.approx(hp.learning_rate / (1 - hp.momentum), abs=TOL)
+  assert hp.effective_step == pytest.approx(1 - hp.momentum, abs=TOL)  # eta = (1 - mu)^2
+
+
+def test_reported_pair_is_the_rounded_quotation_of_the_derived_one():
   assert dp.hyperparameters("reported") == (0.016, 0.874)
-  assert dp.hyperparameters() == dp.hyperparameters("reported")
   assert repr(dp.hyperparameters("reported")) == "(0.016, 0.874)"
   assert dp.hyperparameters("reported").effective_step == pytest.approx(0.016 / 0.126)
+  derived = dp.hyperparameters("double_bayesian")
+  assert tuple(round(v, 3) for v in derived) == dp.hyperparameters("reported")
 
 
 def test_information_pair_partitions_one_bit():
@@ -45,15 +58,19 @@ def test_golden_partition_and_traditional():
 
 
 def test_every_set_unpacks_like_a_tuple_and_has_provenance():
-  assert constants.NAMES == ("reported", "information", "golden_partition", "traditional")
-  kinds = {"reported": "The author's", "information": "Ours", "golden_partition": "Ours",
-           "traditional": "Practice"}
+  assert constants.NAMES == ("double_bayesian", "reported", "information", "golden_partition",
+                             "traditional")
+  kinds = {"double_bayesian": "The author's, computed", "reported": "Quoted",
+           "information": "Ours", "golden_partition": "Ours", "traditional": "Practice"}
   for name in constants.NAMES:
     learning_rate, momentum = dp.hyperparameters(name)
     assert 0 < learning_rate < 1 and 0 <= momentum < 1
     assert dp.provenance(name).startswith(kinds[name] + ":")
+  for name in ("double_bayesian", "reported"):
+    assert "arXiv 2410.12984" in dp.provenance(name)
+  assert "eqs. 26" in dp.provenance("double_bayesian")
+  assert "(eq. 34)" in dp.provenance("double_bayesian")
   assert "arXiv 2605.20009" in dp.provenance("reported")
-  assert "2026" in dp.provenance("reported")
 
 
 @pytest.mark.parametrize("name, err", [("derived", ValueError), ("Reported", ValueError),
@@ -62,7 +79,8 @@ def test_unknown_names_are_refused_with_the_valid_ones(name, err):
   with pytest.raises(err) as info:
     dp.hyperparameters(name)
   if err is ValueError:
-    assert "reported, information, golden_partition, traditional" in str(info.value)
+    assert ("double_bayesian, reported, information, golden_partition, traditional"
+            in str(info.value))
   with pytest.raises(err):
     dp.provenance(name)
 
@@ -74,22 +92,18 @@ def numeric_literals(path):
           if isinstance(node, ast.Constant) and isinstance(node.value, float)]
 
 
-def test_information_constants_are_computed_not_typed():
-  # Neither ours nor the golden partition appears as a literal anywhere in the
-  # library; the reported pair is typed exactly once, in constants.py.
-  info, golden = dp.hyperparameters("information"), dp.hyperparameters("golden_partition")
+def test_computed_constants_are_not_typed():
+  # Neither ours, the golden partition nor the author's derived pair appears
+  # as a literal anywhere in the library; the only literals near the derived
+  # pair are the rounded quotation, typed exactly once, in constants.py.
+  computed = [*dp.hyperparameters("information"), *dp.hyperparameters("golden_partition")]
+  derived = dp.hyperparameters("double_bayesian")
   found = {path.name: numeric_literals(path) for path in LIBRARY.glob("*.py")}
-  for literals in found.values():
-    for value in (*info, *golden):
-      assert not any(abs(v - value) < 1e-3 for v in literals), value
   everywhere = [v for literals in found.values() for v in literals]
+  for value in computed:
+    assert not any(abs(v - value) < 1e-3 for v in everywhere), value
+  for value in derived:
+    near = [v for v in everywhere if abs(v - value) < 1e-3]
+    assert near and set(near) <= {0.016, 0.874}, (value, near)
   assert everywhere.count(0.016) == 1 and everywhere.count(0.874) == 1
   assert 0.016 in found["constants.py"] and 0.874 in found["constants.py"]
-
-
-def test_the_square_root_of_two_observation_is_only_an_observation():
-  # docs/theory.md notes that sqrt(2)/phi and (1 - sqrt(2)/phi)^2 match the
-  # reported pair to its printed digits; no default rests on it.
-  mu = math.sqrt(2) / PHI
-  assert round(mu, 3) == 0.874 and round((1 - mu) ** 2, 3) == 0.016
-  assert mu**2 + 1 / PHI**3 == pytest.approx(1.0, abs=TOL)

@@ -1,6 +1,8 @@
 """Model output shapes for every model on every input layout."""
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from experiments import models
@@ -46,3 +48,49 @@ def test_lenet_style_cnn_of_the_shipped_configs():
   assert [d.kernel.shape for d in model.dense] == [(7 * 7 * 16, 120)]
   assert model.out.kernel.shape == (120, 10)
   assert model(jnp.ones((2, 28, 28, 1))).shape == (2, 10)
+
+
+def paper_cnn(**overrides):
+  from experiments import config as config_lib
+  return config_lib.load("configs/paper_mnist_grid.yaml",
+                         [f"model.{k}={v}" for k, v in overrides.items()]).model
+
+
+def test_the_authors_cnn_has_his_parameter_count_and_layers():
+  from flax import nnx
+  model = models.create(paper_cnn(), (28, 28, 1), 10, seed=0)
+  params = nnx.state(model, nnx.Param)
+  assert sum(leaf.size for leaf in jax.tree.leaves(params)) == 206_922
+  assert [c.kernel.shape for c in model.convs] == [(3, 3, 1, 16), (3, 3, 16, 32)]
+  assert [d.kernel.shape for d in model.dense] == [(7 * 7 * 32, 128)]
+  assert model.dropout == 0.25
+
+
+@pytest.mark.parametrize("init, kernel_bound", [("kaiming_uniform", lambda n: (6 / n) ** 0.5),
+                                                ("torch_default", lambda n: n ** -0.5)])
+def test_kaiming_uniform_bounds_follow_pytorch(init, kernel_bound):
+  model = models.create(paper_cnn(init=init), (28, 28, 1), 10, seed=0)
+  layers = [(model.convs[1], 16 * 3 * 3), (model.dense[0], 1568), (model.out, 128)]
+  for layer, fan_in in layers:
+    kernel, bias = np.asarray(layer.kernel[...]), np.asarray(layer.bias[...])
+    bound = kernel_bound(fan_in)
+    # Uniform on (-bound, bound): inside it, and filling it (max near the bound).
+    assert np.abs(kernel).max() <= bound and np.abs(kernel).max() > 0.97 * bound
+    assert abs(kernel.std() - bound / 3**0.5) < 0.05 * bound  # a uniform's std
+    assert np.abs(bias).max() <= fan_in**-0.5 and np.abs(bias).max() > 0  # PyTorch's bias
+  default = models.create(paper_cnn(init="default"), (28, 28, 1), 10, seed=0)
+  assert float(np.abs(default.out.bias[...]).max()) == 0.0  # Flax's zeros
+
+
+def test_dropout_only_with_a_key_and_different_keys_differ():
+  model = models.create(paper_cnn(), (28, 28, 1), 10, seed=0)
+  x = jax.random.normal(jax.random.key(0), (4, 28, 28, 1))
+  plain = model(x)
+  np.testing.assert_array_equal(plain, model(x, dropout_key=None))
+  a, b = model(x, dropout_key=jax.random.key(1)), model(x, dropout_key=jax.random.key(2))
+  assert not np.allclose(a, plain) and not np.allclose(a, b)
+  np.testing.assert_array_equal(a, model(x, dropout_key=jax.random.key(1)))
+  features = jnp.ones((200, 1000))
+  dropped = models.dropout(features, 0.25, jax.random.key(0))
+  assert abs(float((dropped == 0).mean()) - 0.25) < 0.01  # the rate
+  assert float(dropped.max()) == pytest.approx(1 / 0.75)  # inverted: the mean is kept

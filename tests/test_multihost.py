@@ -96,9 +96,10 @@ def test_two_process_run_matches_one_process_and_writes_once(jobs):
 def test_two_process_sweep_splits_cells_and_matches_one_process(jobs):
   two = json.loads((jobs / "two" / "sweep" / "sweep.json").read_text())
   one = json.loads((jobs / "one" / "sweep" / "sweep.json").read_text())
-  assert two["num_devices"] == 2 and two["num_cells_trained"] == 6  # 2 grid + 4 named pairs
-  # 6 cells in 6 lanes, 3 per device (ids are global: process 1's is not 1).
-  assert sorted(two["cells_per_device"].values()) == [3, 3]
+  assert two["num_devices"] == 2 and two["num_cells_trained"] == 7  # 2 grid + 5 named pairs
+  # 7 cells in 8 lanes (one padding lane), 4 per device (ids are global: process 1's is
+  # not 1); the padding lane is not counted.
+  assert sorted(two["cells_per_device"].values()) == [3, 4]
   for a, b in zip(one["cells"], two["cells"], strict=True):
     assert (a["learning_rate"], a["momentum"]) == (b["learning_rate"], b["momentum"])
     assert a["test_accuracy"] == b["test_accuracy"]

@@ -8,9 +8,10 @@ import pytest
 
 import dualprocess as dp
 
-# The author's reported pair, as quoted (Bui et al., arXiv 2605.20009, 2026):
-# the default must be exactly these numbers.
-REPORTED_LR, REPORTED_MOMENTUM = 0.016, 0.874
+# The author's derived pair (Double-Bayesian Learning, eqs. 26, 33, 34), computed
+# here independently of the library: the default must be exactly these numbers.
+DERIVED_MOMENTUM = 2**0.5 * (5**0.5 - 1) / 2
+DERIVED_LR = (1 - DERIVED_MOMENTUM) ** 2
 INFORMATION = dp.hyperparameters("information")
 
 
@@ -53,9 +54,14 @@ def assert_same_trajectory(a, b, rtol=0.0):
         np.testing.assert_array_equal(la, lb)
 
 
-def test_defaults_are_the_reported_constants():
+def test_defaults_are_the_derived_constants():
+  assert dp.hyperparameters() == pytest.approx((DERIVED_LR, DERIVED_MOMENTUM), abs=1e-15)
   plain = run(dp.dual_process())
-  assert_same_trajectory(plain, run(optax.sgd(REPORTED_LR, momentum=REPORTED_MOMENTUM)))
+  assert_same_trajectory(plain, run(optax.sgd(*dp.hyperparameters("double_bayesian"))))
+  assert_same_trajectory(plain, run(optax.sgd(DERIVED_LR, momentum=DERIVED_MOMENTUM)),
+                         rtol=1e-6)
+  assert not np.array_equal(plain[-1]["scale"][1],
+                            run(dp.dual_process(*dp.hyperparameters("reported")))[-1]["scale"][1])
   assert_same_trajectory(plain, run(dp.dual_process(None, None)))
   assert_same_trajectory(plain, run(dp.dual_process(*dp.hyperparameters())))
 
@@ -69,13 +75,13 @@ def test_information_pair_is_ours_and_equals_sgd():
 
 def test_equals_sgd_with_nesterov():
   assert_same_trajectory(run(dp.dual_process(nesterov=True)),
-                         run(optax.sgd(REPORTED_LR, REPORTED_MOMENTUM, nesterov=True)))
+                         run(optax.sgd(DERIVED_LR, DERIVED_MOMENTUM, nesterov=True)))
 
 
 def test_equals_sgd_with_a_schedule():
   schedule = optax.cosine_decay_schedule(0.1, decay_steps=20)
   assert_same_trajectory(run(dp.dual_process(schedule)),
-                         run(optax.sgd(schedule, momentum=REPORTED_MOMENTUM)))
+                         run(optax.sgd(schedule, momentum=DERIVED_MOMENTUM)))
   assert_same_trajectory(run(dp.dual_process(schedule, 0.8)),
                          run(optax.sgd(schedule, momentum=0.8)))
 
@@ -83,18 +89,18 @@ def test_equals_sgd_with_a_schedule():
 def test_default_under_inject_hyperparams_equals_injected_sgd():
   injected = optax.inject_hyperparams(dp.dual_process)()
   assert_same_trajectory(run(injected), run(optax.inject_hyperparams(optax.sgd)(
-      REPORTED_LR, momentum=REPORTED_MOMENTUM)))
-  assert_same_trajectory(run(injected), run(optax.sgd(REPORTED_LR, REPORTED_MOMENTUM)),
+      DERIVED_LR, momentum=DERIVED_MOMENTUM)))
+  assert_same_trajectory(run(injected), run(optax.sgd(DERIVED_LR, DERIVED_MOMENTUM)),
                          rtol=1e-6)
 
 
 def test_equals_sgd_eagerly_and_with_accumulator_dtype():
   assert_same_trajectory(run(dp.dual_process(), steps=5, jit=False),
-                         run(optax.sgd(REPORTED_LR, REPORTED_MOMENTUM), steps=5, jit=False))
+                         run(optax.sgd(DERIVED_LR, DERIVED_MOMENTUM), steps=5, jit=False))
   tx = dp.dual_process(accumulator_dtype=jnp.bfloat16)
   state = tx.init(make_params())
   assert all(x.dtype == jnp.bfloat16 for x in jax.tree.leaves(state))
-  assert_same_trajectory(run(tx), run(optax.sgd(REPORTED_LR, REPORTED_MOMENTUM,
+  assert_same_trajectory(run(tx), run(optax.sgd(DERIVED_LR, DERIVED_MOMENTUM,
                                                 accumulator_dtype=jnp.bfloat16)))
 
 
@@ -105,7 +111,7 @@ def test_compiled_update_costs_exactly_what_sgd_costs(nesterov):
   params = {"w": jnp.ones((64, 32)), "b": jnp.ones(32)}
   costs = []
   for tx in (dp.dual_process(nesterov=nesterov),
-             optax.sgd(REPORTED_LR, REPORTED_MOMENTUM, nesterov=nesterov)):
+             optax.sgd(DERIVED_LR, DERIVED_MOMENTUM, nesterov=nesterov)):
     compiled = jax.jit(tx.update).lower(params, tx.init(params), params).compile()
     cost = compiled.cost_analysis()
     costs.append((cost["flops"], cost["bytes accessed"]))
@@ -115,7 +121,7 @@ def test_compiled_update_costs_exactly_what_sgd_costs(nesterov):
 
 def test_update_is_the_backprop_rule_with_momentum():
   # dw_t = mu dw_{t-1} - eta g_t, written out by hand for a constant gradient.
-  for hp in (dp.hyperparameters("reported"), INFORMATION):
+  for hp in (dp.hyperparameters(), dp.hyperparameters("reported"), INFORMATION):
     tx = dp.dual_process(*hp)
     state = tx.init(jnp.zeros(()))
     dw = 0.0
@@ -124,7 +130,7 @@ def test_update_is_the_backprop_rule_with_momentum():
       dw = hp.momentum * dw - hp.learning_rate * 1.0
       assert float(update) == pytest.approx(dw, rel=1e-5)
     # Steady state: the step per unit gradient tends to eta / (1 - mu), which is
-    # ~0.127 for the reported pair and exactly 1 for the information pair.
+    # ~0.126 for the derived pair, ~0.127 for the rounded one, exactly 1 for ours.
     for _ in range(2000):
       update, state = jax.jit(tx.update)(jnp.ones(()), state)
     assert float(update) == pytest.approx(-hp.effective_step, rel=1e-4)
@@ -132,7 +138,7 @@ def test_update_is_the_backprop_rule_with_momentum():
 
 
 def test_scale_by_dual_process_then_scale_is_the_alias():
-  tx = optax.chain(dp.scale_by_dual_process(), optax.scale(-REPORTED_LR))
+  tx = optax.chain(dp.scale_by_dual_process(), optax.scale(-DERIVED_LR))
   assert_same_trajectory(run(tx), run(dp.dual_process()), rtol=1e-6)
 
 
@@ -140,8 +146,8 @@ def test_inject_hyperparams_exposes_and_changes_both():
   tx = optax.inject_hyperparams(dp.dual_process)()
   params = make_params()
   state = tx.init(params)
-  assert float(state.hyperparams["learning_rate"]) == pytest.approx(REPORTED_LR, rel=1e-6)
-  assert float(state.hyperparams["momentum"]) == pytest.approx(REPORTED_MOMENTUM, rel=1e-6)
+  assert float(state.hyperparams["learning_rate"]) == pytest.approx(DERIVED_LR, rel=1e-6)
+  assert float(state.hyperparams["momentum"]) == pytest.approx(DERIVED_MOMENTUM, rel=1e-6)
   state.hyperparams["learning_rate"] = jnp.asarray(0.05)
   state.hyperparams["momentum"] = jnp.asarray(0.5)
   assert_same_trajectory(run(optax.inject_hyperparams(dp.dual_process)(0.05, 0.5)),

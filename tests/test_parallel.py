@@ -29,12 +29,14 @@ tx = optax.sgd(0.1, 0.9)
 model = models.create(config.model, dataset.input_shape, 10, 0)
 graphdef, state = train_lib.init_state(model, tx)
 x, y = dataset.train_x[:64], dataset.train_y[:64]
-plain, plain_metrics = jax.jit(train_lib.make_train_step(graphdef, tx, "dual_process"))(state, x, y)
+key = train_lib.dropout_key(0)
+plain, plain_metrics = jax.jit(train_lib.make_train_step(graphdef, tx, "dual_process"))(
+    state, x, y, key)
 mesh = train_lib.data_mesh(np.array(jax.devices()))
 sharded_step = jax.jit(train_lib.make_train_step(graphdef, tx, "dual_process",
                                                  train_lib.batch_sharded(mesh)))
 replicated = jax.device_put(state, train_lib.replicated(mesh))
-sharded, sharded_metrics = sharded_step(replicated, x, y)
+sharded, sharded_metrics = sharded_step(replicated, x, y, key)
 step_diff = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
                 for a, b in zip(jax.tree.leaves(plain.params), jax.tree.leaves(sharded.params)))
 
@@ -77,10 +79,10 @@ def test_four_host_devices_match_one(result):
 
 def test_sweep_cells_split_over_four_host_devices_match_one(result):
   one, four = result["sweep_one"], result["sweep_four"]
-  assert len(one) == len(four) == 10  # 3 x 2 grid + 4 named pairs, one seed
+  assert len(one) == len(four) == 11  # 3 x 2 grid + 5 named pairs, one seed
   assert {r["device"] for r in one} == {0}
-  # 10 cells padded to 12 lanes, 3 per device: device 3 holds one real cell.
-  assert sorted(r["device"] for r in four) == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3]
+  # 11 cells padded to 12 lanes, 3 per device: device 3 holds two real cells.
+  assert sorted(r["device"] for r in four) == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3]
   for a, b in zip(one, four, strict=True):
     assert a["cell"] == b["cell"] and a["diverged"] == b["diverged"]
     if not a["diverged"]:

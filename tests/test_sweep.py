@@ -4,8 +4,10 @@ import dataclasses
 import json
 
 import jax
+import numpy as np
 import pytest
 
+import dualprocess
 from experiments import config as config_lib
 from experiments import data, run, sweep
 
@@ -29,8 +31,8 @@ def test_sweep_cells_equal_plain_runs_and_divergence_is_isolated(tiny, tmp_path)
   assert (tmp_path / "landscape.png").is_file()
   saved = json.loads((tmp_path / "sweep.json").read_text())
   # (0.01, 0.9) is both a grid cell and the traditional pair: trained once; the
-  # reported, information and golden pairs are off the grid.
-  assert saved["num_cells_trained"] == (2 * 2 + 3) * 2
+  # derived, reported, information and golden pairs are off the grid.
+  assert saved["num_cells_trained"] == (2 * 2 + 4) * 2
   assert result["references"]["traditional"] is cells_of(result)[(0.01, 0.9)]
   cells = {(c["learning_rate"], c["momentum"]): c for c in result["cells"]}
   for momentum in (0.5, 0.9):
@@ -45,16 +47,15 @@ def test_sweep_cells_equal_plain_runs_and_divergence_is_isolated(tiny, tmp_path)
           train=dataclasses.replace(config.train, seed=seed))
       summary = run.train_and_evaluate(plain, dataset, progress=False)
       assert accuracy == pytest.approx(summary["test_accuracy"], abs=1e-6)
-  # Every named constant set is marked; the default config's optimizer is the reported one.
-  assert list(result["references"]) == ["reported", "information", "golden_partition",
-                                        "traditional"]
+  # Every named constant set is marked; the default config's optimizer is the derived one.
+  assert list(result["references"]) == list(dualprocess.constants.NAMES)
   assert saved["references"]["reported"]["learning_rate"] == 0.016
-  reported = result["references"]["reported"]
+  derived = result["references"]["double_bayesian"]
   plain = run.train_and_evaluate(dataclasses.replace(
       config, train=dataclasses.replace(config.train, seed=0)), dataset, progress=False)
-  assert (plain["learning_rate"], plain["momentum"]) == (0.016, 0.874)
-  assert reported["test_accuracy"][0] == pytest.approx(plain["test_accuracy"], abs=1e-6)
-  assert reported["final_loss"] is not None
+  assert (plain["learning_rate"], plain["momentum"]) == dualprocess.hyperparameters()
+  assert derived["test_accuracy"][0] == pytest.approx(plain["test_accuracy"], abs=1e-6)
+  assert derived["final_loss"] is not None
 
 
 def test_sweep_without_section_exits_2(capsys):
@@ -95,3 +96,44 @@ def test_other_runtime_errors_are_not_retried():
     raise jax.errors.JaxRuntimeError("INTERNAL: something else")
   with pytest.raises(jax.errors.JaxRuntimeError, match="INTERNAL"):
     sweep.in_chunks([sweep.Cell(1.0, 0.9, 0)] * 3, 3, 1, broken)
+
+
+def test_folds_with_dropout_each_lane_equals_its_plain_run_and_the_claim_is_computed(tmp_path):
+  # The author's protocol in miniature: a CNN with dropout, [-1, 1] inputs, an
+  # explicit uneven grid, 3 stratified folds of a stratified half of 600 digits.
+  config = config_lib.load(None, [
+      "dataset.limit_train=600", "dataset.train_fraction=0.5", "dataset.folds=3",
+      "dataset.scale=symmetric", "model.name=cnn", "model.channels=[4]",
+      "model.kernel_sizes=[3]", "model.strides=[1]", "model.pool=2", "model.dropout=0.25",
+      "model.init=kaiming_uniform", "loss.name=cross_entropy", "train.epochs=2",
+      "train.progress=false", "sweep.learning_rates=[0.01, 0.016, 0.2]",
+      "sweep.momenta=[0.0, 0.874]", "sweep.seeds=[0]", "sweep.folds=[0, 2]",
+      "sweep.reference=[0.016, 0.874]"])
+  dataset = data.load(config.dataset)
+  full = data.load(dataclasses.replace(config.dataset, train_fraction=1.0, scale="unit"))
+  halves = [round(0.5 * n) for n in np.bincount(full.train_y)]  # stratified: per class
+  assert len(dataset.train_y) == sum(halves) and float(dataset.train_x.min()) == -1.0
+  np.testing.assert_allclose(np.sort(dataset.train_x.ravel())[[0, -1]], [-1.0, 1.0])
+  result = sweep.sweep(config, dataset, tmp_path)
+  assert (tmp_path / "grid.png").is_file() and (tmp_path / "landscape.png").is_file()
+  assert result["folds"] == [0, 2] and result["num_train"] == 2 * (sum(halves) // 3)
+  assert result["num_cells_trained"] == (3 * 2 + 4) * 2  # 6 grid cells, 4 named pairs off it
+  cell = cells_of(result)[(0.016, 0.874)]
+  assert len(cell["per_fold_test_accuracy"]) == len(cell["per_fold_validation_accuracy"]) == 2
+  for fold, test, validation in zip(cell["folds"], cell["per_fold_test_accuracy"],
+                                    cell["per_fold_validation_accuracy"], strict=True):
+    plain = run.train_and_evaluate(dataclasses.replace(
+        config, optimizer=config_lib.OptimizerConfig(name="sgd", learning_rate=0.016,
+                                                     momentum=0.874),
+        dataset=dataclasses.replace(config.dataset, fold=fold)), dataset, progress=False)
+    assert test == pytest.approx(plain["test_accuracy"], abs=1e-6)
+    assert validation == pytest.approx(plain["validation_accuracy"], abs=1e-6)
+  # Folds differ, and so do cells: each lane draws its own dropout masks.
+  assert cell["per_fold_test_accuracy"][0] != cell["per_fold_test_accuracy"][1]
+  claim = json.loads((tmp_path / "sweep.json").read_text())["claim"]
+  assert claim["reference"] == [0.016, 0.874] and claim["folds"] == 2
+  assert claim["num_cells"] == 6 and 1 <= claim["rank"] <= 6
+  assert claim["test"].startswith("paired t-test") and "ttest_rel" in claim["test"]
+  best = claim["best"]
+  assert best["mean_test_accuracy"] == max(c["mean_test_accuracy"] for c in result["cells"])
+  assert claim["holds"] == ([0.016, 0.874] in claim["tied_with_best"])

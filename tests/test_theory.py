@@ -1,4 +1,4 @@
-"""Every identity of the golden equilibrium (docs/theory.md sections 2 to 4)."""
+"""Every identity of the golden equilibrium and the derived pair (docs/theory.md, 2 to 5)."""
 
 import cmath
 import math
@@ -103,3 +103,39 @@ def test_equilibrium_target_entropy_from_definition():
 def test_equilibrium_target_entropy_refuses_bad_class_counts(k, err):
   with pytest.raises(err, match="num_classes"):
     theory.equilibrium_target_entropy(k)
+
+
+# Section 5: the author's derivation (Double-Bayesian Learning, eqs. 26, 28, 33, 34).
+
+def test_golden_root_of_eq_26():
+  p1 = (math.sqrt(5) - 1) / 2
+  assert P == pytest.approx(p1, abs=TOL)
+  assert p1 == pytest.approx((1 - p1) / p1, abs=TOL)
+
+
+def test_inner_bayes_multiplicands_meet_at_one_over_sqrt_two():
+  m = theory.inner_bayes_multiplicand()
+  assert m == pytest.approx(math.cos(math.pi / 4), abs=TOL)
+  assert m == pytest.approx(1 / math.sqrt(2), abs=TOL)
+  assert m * m == pytest.approx(0.5, abs=TOL)
+
+
+def test_momentum_over_sqrt_two_is_the_golden_root():  # eq. 33
+  alpha = theory.double_bayesian_momentum()
+  assert alpha / math.sqrt(2) == pytest.approx(P, abs=TOL)
+  assert alpha == pytest.approx(math.sqrt(2) / PHI, abs=TOL)
+  x = alpha / math.sqrt(2)  # a solution of the golden ratio's functional equation
+  assert x == pytest.approx((1 - x) / x, abs=TOL)
+
+
+def test_learning_rate_is_the_complement_taken_twice():  # eqs. 28 and 34
+  alpha = theory.double_bayesian_momentum()
+  eta = theory.double_bayesian_learning_rate()
+  assert eta == pytest.approx((1 - alpha) ** 2, abs=TOL)
+  assert 1 - P == pytest.approx(P**2, abs=TOL)  # eq. 28: 1 - p = p^2, the model for "twice"
+  assert 0 < eta < 1 - alpha < 1
+
+
+def test_squared_momentum_and_inverse_phi_cubed_make_one():
+  alpha = theory.double_bayesian_momentum()
+  assert alpha**2 + 1 / PHI**3 == pytest.approx(1.0, abs=TOL)
