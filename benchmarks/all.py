@@ -30,6 +30,7 @@ import time
 import jax
 
 from benchmarks import (
+    cnn_epoch,
     epoch_overhead,
     loss_overhead,
     sweep_speedup,
@@ -40,7 +41,7 @@ from benchmarks import (
 
 BENCHMARKS = {"update_overhead": update_overhead, "loss_overhead": loss_overhead,
               "sweep_speedup": sweep_speedup, "throughput": throughput,
-              "epoch_overhead": epoch_overhead}
+              "epoch_overhead": epoch_overhead, "cnn_epoch": cnn_epoch}
 
 
 def peak_memory_bandwidth_gb_s():
@@ -104,6 +105,8 @@ def run_all(quick: bool, smoke: bool, mnist, progress=lambda line, document: Non
     argv = flags + (["--large"] if large else [])
     if name == "epoch_overhead":
       argv += ["--skip-run"] + (["--data", str(mnist)] if mnist else [])
+    if name == "cnn_epoch" and mnist:
+      argv += ["--data", str(mnist)]
     document["benchmarks"][name] = attempt(lambda module=module, argv=argv: module.main(argv))
     progress(f"{name}: {document['benchmarks'][name]['status']} "
              f"({document['benchmarks'][name]['seconds']:.0f} s)", document)

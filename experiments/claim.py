@@ -39,22 +39,31 @@ def _mean(values: Sequence) -> float | None:
   return None if not values or any(v is None for v in values) else statistics.fmean(values)
 
 
-def p_value_below(cell: Sequence[float], best: Sequence[float]) -> float | None:
-  """p-value of "``cell`` is below ``best``", paired by fold; None with fewer than 2 folds.
+def paired_p_value(a: Sequence[float], b: Sequence[float],
+                   alternative: str = "two-sided") -> float | None:
+  """``scipy.stats.ttest_rel(a, b, alternative=...)``'s p-value; None below 2 pairs.
 
   With no spread in the differences the t statistic is undefined (scipy
-  returns NaN): equal accuracies on every fold are a tie (p = 1), and a
-  constant shortfall on every fold is as clear as the data can say (p = 0).
+  returns NaN): a difference of zero on every pair is no evidence (p = 1),
+  and the same nonzero difference on every pair is as clear as the data can
+  say (p = 0 where it points the way ``alternative`` asks, else 1).
   """
-  cell, best = np.asarray(cell, float), np.asarray(best, float)
-  if len(cell) < 2:
+  a, b = np.asarray(a, float), np.asarray(b, float)
+  if len(a) < 2:
     return None
-  differences = cell - best
+  differences = a - b
   if np.all(differences == differences[0]):
-    return 1.0 if differences[0] >= 0 else 0.0
+    shift = differences[0]
+    shown = {"two-sided": shift != 0, "less": shift < 0, "greater": shift > 0}[alternative]
+    return 0.0 if shown else 1.0
   with warnings.catch_warnings():
     warnings.simplefilter("ignore", RuntimeWarning)
-    return float(stats.ttest_rel(cell, best, alternative="less").pvalue)
+    return float(stats.ttest_rel(a, b, alternative=alternative).pvalue)
+
+
+def p_value_below(cell: Sequence[float], best: Sequence[float]) -> float | None:
+  """p-value of "``cell`` is below ``best``", paired by fold; None with fewer than 2 folds."""
+  return paired_p_value(cell, best, alternative="less")
 
 
 def find_cell(cells: Sequence[dict], learning_rate: float, momentum: float) -> dict | None:

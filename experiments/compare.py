@@ -1,8 +1,10 @@
 """Compare optimizers: ``python -m experiments.compare [CONFIG] [--set K=V] [--out DIR]``.
 
-Trains the config's model on the same data, budget and seeds once per entry of
-``compare.optimizers`` and writes ``comparison.json``, ``comparison.md`` and
-``comparison.png``. Every finished run is kept in ``runs/`` as it ends: after a
+Trains the config's model on the same data, budget and seeds (and, with
+``dataset.folds``, the same folds) once per entry of ``compare.optimizers``
+and writes ``comparison.json``, ``comparison.md`` and ``comparison.png``.
+Every row after the first has a paired t-test against the first row over the
+matched (fold, seed) runs. Every finished run is kept in ``runs/`` as it ends: after a
 signal (SIGTERM, SIGINT) the command stops once the run in flight is done, and
 a rerun with the same ``--out`` skips the finished runs.
 """
@@ -12,73 +14,117 @@ from __future__ import annotations
 import dataclasses
 import statistics
 
-from experiments import cli, optimizers, outputs, plots, stopping
+from experiments import claim, cli, optimizers, outputs, plots, stopping
 from experiments.config import ExperimentConfig
 from experiments.run import train_and_evaluate
 
+PAIRED_TEST = ("paired t-test, two-sided, over the matched (fold, seed) runs: "
+               "scipy.stats.ttest_rel(row, first row)")
 
-def run_one(config: ExperimentConfig, optimizer, seed: int, dataset) -> dict:
+
+def folds(config: ExperimentConfig) -> list:
+  """The folds every optimizer trains on; ``[None]`` without ``dataset.folds``."""
+  if config.dataset.folds is None:
+    return [None]
+  return list(config.compare.folds or range(config.dataset.folds))
+
+
+def run_one(config: ExperimentConfig, optimizer, seed: int, dataset, fold=None) -> dict:
   config = dataclasses.replace(
       config, optimizer=optimizer,
-      train=dataclasses.replace(config.train, seed=seed, progress=False))
+      train=dataclasses.replace(config.train, seed=seed, progress=False),
+      dataset=(config.dataset if fold is None
+               else dataclasses.replace(config.dataset, fold=fold)))
   try:
-    return train_and_evaluate(config, dataset)
+    result = train_and_evaluate(config, dataset)
   except cli.Diverged as error:  # one optimizer diverging is a result, not a crash
-    return {"status": "diverged", "reason": str(error)}
+    result = {"status": "diverged", "reason": str(error)}
+  return dict(result, seed=seed, fold=fold)
 
 
-def summarize(optimizer, runs: list[dict]) -> dict:
+def summarize(optimizer, runs: list[dict], reference_runs=None) -> dict:
+  """One row: means and spread over the runs, and the paired test against the reference's."""
   resolved = optimizers.resolve(optimizer)
   ok = [r for r in runs if r["status"] == "ok"]
   mean = lambda key: statistics.fmean(r[key] for r in ok) if ok else None
   accuracies = [r["test_accuracy"] for r in ok]
-  return {
+  row = {
       "optimizer": resolved.label, "name": optimizer.name,
       "learning_rate": resolved.learning_rate, "momentum": resolved.momentum,
       "test_accuracy": mean("test_accuracy"),
       "test_accuracy_std": statistics.pstdev(accuracies) if ok else None,
       "test_loss": mean("test_loss"), "train_loss": mean("train_loss"),
       "wall_time_s": mean("wall_time_s"),
-      "seeds": len(runs), "diverged": len(runs) - len(ok),
+      "seeds": len({r.get("seed") for r in runs}), "runs": len(runs),
+      "diverged": len(runs) - len(ok),
       "per_seed_test_accuracy": [r.get("test_accuracy") for r in runs],
   }
+  if any(r.get("fold") is not None for r in runs):
+    row.update(folds=sorted({r["fold"] for r in runs}),
+               validation_accuracy=mean("validation_accuracy"),
+               per_run=[{k: r.get(k) for k in ("fold", "seed", "test_accuracy",
+                                               "validation_accuracy")} for r in runs])
+  if reference_runs is not None:
+    row["vs_first"] = paired_difference(runs, reference_runs)
+  return row
+
+
+def paired_difference(runs: list[dict], reference_runs: list[dict]) -> dict:
+  """Mean test-accuracy difference to the reference over matched (fold, seed) runs, and
+  the paired t-test's p-value (None below two pairs)."""
+  key = lambda r: (r.get("fold"), r.get("seed"))
+  theirs = {key(r): r["test_accuracy"] for r in reference_runs if r["status"] == "ok"}
+  pairs = [(r["test_accuracy"], theirs[key(r)]) for r in runs
+           if r["status"] == "ok" and key(r) in theirs]
+  mine, reference = [a for a, _ in pairs], [b for _, b in pairs]
+  return {"pairs": len(pairs), "test": PAIRED_TEST,
+          "mean_difference": (statistics.fmean(a - b for a, b in pairs) if pairs else None),
+          "p_value": claim.paired_p_value(mine, reference) if pairs else None}
 
 
 def markdown_table(rows: list[dict]) -> str:
   fmt = lambda v, spec: "n/a" if v is None else format(v, spec)
-  lines = ["| optimizer | learning rate | momentum | test accuracy | std | test loss | "
-           "final train loss | diverged | wall time (s) |",
-           "|---|---|---|---|---|---|---|---|---|"]
+  lines = ["| optimizer | learning rate | momentum | test accuracy | std | difference to "
+           "the first row | p (paired t) | test loss | final train loss | diverged | "
+           "wall time (s) |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
   for r in rows:
+    paired = r.get("vs_first") or {}
     lines.append(
-        f"| {r['optimizer']} | {fmt(r['learning_rate'], '.4g')} | {fmt(r['momentum'], '.4g')} "
+        f"| {r['optimizer']} | {fmt(r['learning_rate'], '.6g')} | {fmt(r['momentum'], '.6g')} "
         f"| {fmt(r['test_accuracy'], '.4f')} | {fmt(r['test_accuracy_std'], '.4f')} "
+        f"| {fmt(paired.get('mean_difference'), '+.4f')} | {fmt(paired.get('p_value'), '.3g')} "
         f"| {fmt(r['test_loss'], '.4f')} | {fmt(r['train_loss'], '.4f')} "
-        f"| {r['diverged']}/{r['seeds']} | {fmt(r['wall_time_s'], '.1f')} |")
+        f"| {r['diverged']}/{r['runs']} | {fmt(r['wall_time_s'], '.1f')} |")
   return "\n".join(lines) + "\n"
 
 
 def compare(config: ExperimentConfig, dataset, out, stop=stopping.NEVER) -> list[dict]:
   """Every (optimizer, seed) run, each kept in ``out/runs`` as it ends; a rerun skips them."""
   store = outputs.ResultStore(out / "runs")
-  total = len(config.compare.optimizers) * len(config.compare.seeds)
-  rows, done = [], 0
+  chosen = [(fold, seed) for fold in folds(config) for seed in config.compare.seeds]
+  total = len(config.compare.optimizers) * len(chosen)
+  rows, done, first_runs = [], 0, None
   for i, optimizer in enumerate(config.compare.optimizers):
     runs = []
-    for seed in config.compare.seeds:
-      name = f"{i:02d}-{outputs.slug(optimizers.resolve(optimizer).label)}/seed{seed}"
+    for fold, seed in chosen:
+      name = (f"{i:02d}-{outputs.slug(optimizers.resolve(optimizer).label)}/"
+              + (f"seed{seed}" if fold is None else f"fold{fold}-seed{seed}"))
       result = store.get(name)
       if result is None:
-        result = store.put(name, run_one(config, optimizer, seed, dataset))
+        result = store.put(name, run_one(config, optimizer, seed, dataset, fold))
       runs.append(result)
       done += 1
       if done < total and stop.requested():
         raise stop.stop(f"after {done} of {total} runs: finished runs kept in {store.folder}; "
                         "run the same command again to resume")
-    rows.append(summarize(optimizer, runs))
+    rows.append(summarize(optimizer, runs, first_runs))
+    first_runs = first_runs or runs
     print(f"{rows[-1]['optimizer']}: test_accuracy={rows[-1]['test_accuracy']}", flush=True)
   title = (f"{dataset.name} {config.model.name}, {config.loss.name} loss, "
-           f"{config.train.epochs} epochs, seeds {list(config.compare.seeds)}")
+           f"{config.train.epochs} epochs, seeds {list(config.compare.seeds)}"
+           + (f", folds {folds(config)} of {config.dataset.folds}"
+              if config.dataset.folds else ""))
   outputs.write_json(out / "comparison.json", {"title": title, "rows": rows,
                                                "versions": outputs.versions()})
   outputs.write_text(out / "comparison.md", f"{title}\n\n{markdown_table(rows)}")

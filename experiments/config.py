@@ -194,6 +194,9 @@ class TrainConfig:
 @dataclasses.dataclass(frozen=True)
 class CompareConfig:
   seeds: tuple[int, ...] = (0, 1, 2)
+  # With dataset.folds: the folds every optimizer trains on (null: all of them).
+  folds: Optional[tuple[int, ...]] = None
+  # The first entry is the reference: every other row gets a paired test against it.
   optimizers: tuple[OptimizerConfig, ...] = ()
 
   def validate(self, key):
@@ -201,6 +204,11 @@ class CompareConfig:
       raise ConfigError(f"config key '{key}.seeds': needs at least one seed")
     if not self.optimizers:
       raise ConfigError(f"config key '{key}.optimizers': needs at least one optimizer")
+    if self.folds is not None:
+      if not self.folds or len(set(self.folds)) < len(self.folds):
+        raise ConfigError(f"config key '{key}.folds': distinct folds, at least one, or null")
+      for i, fold in enumerate(self.folds):
+        _check_positive(f"{key}.folds[{i}]", fold, minimum=0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -231,6 +239,10 @@ class SweepConfig:
   # Cells trained at once; None: all of them. Either way a chunk that runs
   # out of device memory is retried at half the size.
   chunk_size: Optional[int] = None
+  # How a chunk's cells share its one compiled program: vmap (lanes side by
+  # side), map (one after another, lax.map) or auto: vmap on accelerators, map
+  # on the CPU, where vmapping a CNN's matmuls only adds batch dimensions.
+  lanes: Literal["auto", "vmap", "map"] = "auto"
 
   def validate(self, key):
     for i, m in enumerate(self.momenta):
@@ -272,13 +284,16 @@ class ExperimentConfig:
 
   def validate(self, key):
     folds = self.dataset.folds
-    if self.sweep is not None and self.sweep.folds is not None:
+    for section in ("sweep", "compare"):
+      chosen = getattr(self, section)
+      if chosen is None or chosen.folds is None:
+        continue
       if folds is None:
-        raise ConfigError("config key 'sweep.folds': needs dataset.folds (the number of "
+        raise ConfigError(f"config key '{section}.folds': needs dataset.folds (the number of "
                           "folds)")
-      for i, fold in enumerate(self.sweep.folds):
+      for i, fold in enumerate(chosen.folds):
         if fold >= folds:
-          raise ConfigError(f"config key 'sweep.folds[{i}]': must lie in 0..{folds - 1} "
+          raise ConfigError(f"config key '{section}.folds[{i}]': must lie in 0..{folds - 1} "
                             f"(dataset.folds = {folds}), got {fold}")
 
 

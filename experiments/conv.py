@@ -23,6 +23,7 @@ background), gets the same gradient either way.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from typing import Literal
 
@@ -44,6 +45,20 @@ def resolve(formulation: Formulation) -> str:
   return formulation
 
 
+def columns(x: jax.Array, window, strides, padding) -> jax.Array:
+  """im2col: ``[batch, *out_spatial, prod(window) * features]`` of shifted, strided slices.
+
+  Offsets in row-major order over the window, features innermost: the order
+  of ``kernel.reshape(-1, out_features)``.
+  """
+  x = jnp.pad(x, [(0, 0), *padding, (0, 0)])
+  out = [(n - k) // s + 1 for n, k, s in zip(x.shape[1:-1], window, strides, strict=True)]
+  patches = [x[(slice(None), *(slice(o, o + s * (m - 1) + 1, s)
+                               for o, s, m in zip(offset, strides, out, strict=True)))]
+             for offset in itertools.product(*(range(k) for k in window))]
+  return patches[0] if len(patches) == 1 else jnp.concatenate(patches, axis=-1)
+
+
 def conv_im2col(x: jax.Array, kernel: jax.Array, strides, padding) -> jax.Array:
   """An N-d convolution, channels last, as shifted slices and one matmul.
 
@@ -58,17 +73,43 @@ def conv_im2col(x: jax.Array, kernel: jax.Array, strides, padding) -> jax.Array:
     ``out = (n + low + high - window) // stride + 1`` per axis, as
     ``lax.conv_general_dilated`` computes it.
   """
-  dims = x.ndim - 2
-  window = kernel.shape[:dims]
-  x = jnp.pad(x, [(0, 0), *padding, (0, 0)])
-  out = [(n - k) // s + 1 for n, k, s in zip(x.shape[1:-1], window, strides, strict=True)]
-  # Offsets in row-major order over the window, channels innermost: the order
-  # of kernel.reshape(-1, out_features).
-  patches = [x[(slice(None), *(slice(o, o + s * (m - 1) + 1, s)
-                               for o, s, m in zip(offset, strides, out, strict=True)))]
-             for offset in itertools.product(*(range(k) for k in window))]
-  columns = patches[0] if len(patches) == 1 else jnp.concatenate(patches, axis=-1)
-  return columns @ kernel.reshape(-1, kernel.shape[-1]).astype(columns.dtype)
+  return _conv(x, kernel, tuple(int(s) for s in strides),
+               tuple((int(lo), int(hi)) for lo, hi in padding))
+
+
+def _contract(cols: jax.Array, kernel: jax.Array) -> jax.Array:
+  return cols @ kernel.reshape(-1, kernel.shape[-1]).astype(cols.dtype)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _conv(x, kernel, strides, padding):
+  return _contract(columns(x, kernel.shape[:-2], strides, padding), kernel)
+
+
+def _conv_forward(x, kernel, strides, padding):
+  # The input, not its columns (a 3x3 window makes 9 times as many), is kept.
+  return _conv(x, kernel, strides, padding), (x, kernel)
+
+
+def _conv_backward(strides, padding, residuals, g):
+  """The kernel's gradient as ``columns^T @ g`` with the transpose written out; the
+  input's as autodiff makes it (the columns' gradient through the slices' transposes).
+
+  Autodiff leaves the kernel's gradient to a dot that contracts the columns'
+  leading axis, which XLA's CPU dot runs slowly for a narrow input (one
+  channel: a 9 x 50,176 operand); written out, the author's CNN trains about
+  10 % faster on this CPU (0.90 of the time, median of 8 alternating pairs).
+  """
+  x, kernel = residuals
+  cols, transpose = jax.vjp(lambda x: columns(x, kernel.shape[:-2], strides, padding), x)
+  g2 = g.reshape(-1, g.shape[-1]).astype(cols.dtype)
+  dkernel = cols.reshape(-1, cols.shape[-1]).T @ g2
+  dcols = g2 @ kernel.reshape(-1, kernel.shape[-1]).astype(cols.dtype).T
+  (dx,) = transpose(dcols.reshape(cols.shape))
+  return dx, dkernel.reshape(kernel.shape).astype(kernel.dtype)
+
+
+_conv.defvjp(_conv_forward, _conv_backward)
 
 
 def max_pool_reshape(x: jax.Array, window: int) -> jax.Array:

@@ -148,12 +148,19 @@ def make_epoch(train_step: Callable, num_train: int, batch_size: int) -> Callabl
       state, train_x, train_y, key, 0, indices, dropout_key)
 
 
-def make_evaluate(graphdef, loss_name: str, chunk_size: int = 2048) -> Callable:
+def evaluation_chunk() -> int:
+  """Examples per evaluated chunk: 2048 on accelerators; 256 on the CPU, where a CNN's
+  im2col columns of 2048 images (about 230 MB) leave the caches and run at half the speed."""
+  return 256 if jax.default_backend() == "cpu" else 2048
+
+
+def make_evaluate(graphdef, loss_name: str, chunk_size: Optional[int] = None) -> Callable:
   """Returns ``evaluate(params, x, y, indices=None) -> metrics``, in chunks.
 
   Over all of ``x`` and ``y``, or over the examples ``indices`` (a validation
   fold inside the training arrays), gathered one chunk at a time.
   """
+  chunk_size = chunk_size or evaluation_chunk()
 
   def evaluate(params, x, y, indices=None):
     if indices is None:

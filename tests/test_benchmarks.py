@@ -15,7 +15,7 @@ KEYS = {"update_overhead": ("ratio", "achieved_bandwidth_gb_s", "bytes_moved"),
         "loss_overhead": ("dual_process_loss_ratio", "decomposition_ratio",
                           "dual_process_loss_gradient_ratio", "fast_path_vs_max_shifted_ratio"),
         "sweep_speedup": ("speedup",), "throughput": ("ratio",),
-        "epoch_overhead": ("ratio",)}
+        "epoch_overhead": ("ratio",), "cnn_epoch": ()}
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +44,11 @@ def test_every_benchmark_ran_and_gave_its_figures(document):
     for key in keys:
       assert result[key] > 0, (name, key)
   assert document["benchmarks"]["loss_overhead"]["bf16"]["dtype"] == "bfloat16"
+  paper = document["benchmarks"]["cnn_epoch"]["paper_cnn"]
+  for key in ("toolkit_epoch_s", "minimal_nnx_conv_epoch_s", "speedup", "toolkit_gflop_per_s",
+              "epoch_tflop"):
+    assert paper[key] > 0, key
+  assert paper["formulation"] == "im2col" and paper["batch_size"] == 64
 
 
 def test_both_jobs_were_timed_as_a_user_runs_them(document):

@@ -64,3 +64,12 @@ def test_diverged_folds_and_single_fold_grids():
 def test_a_reference_off_the_grid_is_refused():
   with pytest.raises(ValueError, match="not a cell of the grid"):
     claim.evaluate_claim([cell(0.1, 0.9, [0.99, 0.98])], (0.016, 0.874))
+
+
+def test_paired_p_value_is_scipys_with_defined_edge_cases():
+  a, b = [0.91, 0.95, 0.93], [0.90, 0.92, 0.94]
+  assert claim.paired_p_value(a, b) == pytest.approx(stats.ttest_rel(a, b).pvalue)
+  assert claim.paired_p_value([0.9], [0.8]) is None  # one pair: no test
+  assert claim.paired_p_value([0.9, 0.8], [0.9, 0.8]) == 1.0  # no difference at all
+  assert claim.paired_p_value([0.5, 0.75], [0.25, 0.5]) == 0.0  # the same shift on every pair
+  assert claim.paired_p_value([0.5, 0.75], [0.25, 0.5], alternative="less") == 1.0

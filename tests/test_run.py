@@ -189,10 +189,10 @@ def test_skip_nonfinite_counts_skipped_steps(tmp_path):
 def test_compare_on_a_tiny_budget(tmp_path):
   config = tmp_path / "compare.yaml"
   config.write_text(yaml.safe_dump({
-      "dataset": {"name": "digits", "limit_train": 256},
+      "dataset": {"name": "digits", "limit_train": 320, "folds": 5},
       "model": {"name": "mlp", "hidden_sizes": [16]},
       "train": {"epochs": 2, "batch_size": 32, "progress": False},
-      "compare": {"seeds": [0, 1], "optimizers": [
+      "compare": {"seeds": [0], "folds": [1, 3], "optimizers": [
           {"name": "dual_process", "preset": "information"},
           {"name": "sgd", "learning_rate": 0.01, "momentum": 0.9},
           {"name": "sgd", "preset": "golden_partition"},
@@ -205,7 +205,20 @@ def test_compare_on_a_tiny_budget(tmp_path):
   assert len(rows) == 5
   for row in rows[:4]:
     assert 0.0 <= row["test_accuracy"] <= 1.0 and row["diverged"] == 0
-    assert len(row["per_seed_test_accuracy"]) == 2
+    assert len(row["per_seed_test_accuracy"]) == 2 and row["folds"] == [1, 3]
+    assert [(r["fold"], r["seed"]) for r in row["per_run"]] == [(1, 0), (3, 0)]
+    assert all(0.0 <= r["validation_accuracy"] <= 1.0 for r in row["per_run"])
+  # Every row after the first is paired with it, run by run (fold, seed).
+  assert "vs_first" not in rows[0]
+  first = [r["test_accuracy"] for r in rows[0]["per_run"]]
+  for row in rows[1:4]:
+    mine = [r["test_accuracy"] for r in row["per_run"]]
+    paired = row["vs_first"]
+    assert paired["pairs"] == 2 and "ttest_rel" in paired["test"]
+    assert paired["mean_difference"] == pytest.approx((mine[0] - first[0] + mine[1] - first[1])
+                                                      / 2)
+    assert 0.0 <= paired["p_value"] <= 1.0
+  assert rows[4]["vs_first"] == {**rows[4]["vs_first"], "pairs": 0, "p_value": None}
   assert rows[0]["learning_rate"] + rows[0]["momentum"] == pytest.approx(1.0)
   assert rows[2]["learning_rate"] == pytest.approx((3 - 5 ** 0.5) / 2)
   assert rows[4]["diverged"] == 2 and rows[4]["test_accuracy"] is None
