@@ -20,6 +20,7 @@ from __future__ import annotations
 import collections
 import math
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from typing import NamedTuple
@@ -87,7 +88,7 @@ def injected_optimizer() -> optax.GradientTransformation:
 
 
 def train_cells(config: ExperimentConfig, dataset: data.Dataset, cells: list[Cell],
-                chunk_size=None, store=None, stop=stopping.NEVER) -> list[dict]:
+                chunk_size=None, store=None, stop=stopping.NEVER, say=None) -> list[dict]:
   """Trains ``cells`` in vmapped chunks; returns one result per cell, in order.
 
   With ``train.devices`` above one, each chunk's cells are split over the
@@ -180,7 +181,7 @@ def train_cells(config: ExperimentConfig, dataset: data.Dataset, cells: list[Cel
                       "chunk_size": size})
     return results
 
-  return in_chunks(cells, chunk_size or len(cells), len(devices), train_chunk, store, stop)
+  return in_chunks(cells, chunk_size or len(cells), len(devices), train_chunk, store, stop, say)
 
 
 def resolve_lanes(lanes: str) -> str:
@@ -219,15 +220,17 @@ def lanewise(fn: Callable, in_axes: tuple, vectorized: bool) -> Callable:
 
 def in_chunks(cells: list[Cell], size: int, lanes_per_step: int,
               train_chunk: Callable[[list[Cell], int], list[dict]],
-              store=None, stop=stopping.NEVER) -> list[dict]:
+              store=None, stop=stopping.NEVER, say=None) -> list[dict]:
   """Trains ``cells`` ``size`` at a time, halving ``size`` when a chunk runs out of memory.
 
   ``size`` is kept a multiple of ``lanes_per_step`` (the devices) so every
   device gets whole lanes. A chunk that fails for lack of device memory leaves
   nothing behind and is retried, smaller, from the same cell. With ``store``
   (an ``outputs.ResultStore``) each finished chunk is kept as it ends and a
-  rerun takes it from there; ``stop`` is asked after each chunk.
+  rerun takes it from there; ``stop`` is asked after each chunk; ``say``, if
+  given, gets a progress line after each trained chunk.
   """
+  tic = time.perf_counter()
   def whole_lanes(n: int) -> int:
     return max(lanes_per_step, -(-n // lanes_per_step) * lanes_per_step)
 
@@ -245,6 +248,9 @@ def in_chunks(cells: list[Cell], size: int, lanes_per_step: int,
       if store is not None:
         store.put(f"chunk-{start:06d}", trained)
       results.extend(trained)
+      if say is not None:
+        say(f"{len(results)} of {len(cells)} cells trained "
+            f"({time.perf_counter() - tic:.0f} s in this invocation)")
       if len(results) < len(cells) and stop.requested():
         raise stop.stop(f"after {len(results)} of {len(cells)} cells: finished chunks kept in "
                         f"{store.folder if store else 'memory'}; run the same command again "
@@ -311,11 +317,12 @@ def aggregate(results: list[dict]) -> list[dict]:
   return entries
 
 
-def sweep(config: ExperimentConfig, dataset: data.Dataset, out, stop=stopping.NEVER) -> dict:
+def sweep(config: ExperimentConfig, dataset: data.Dataset, out, stop=stopping.NEVER,
+          say=None) -> dict:
   tic = time.perf_counter()
   cells = all_cells(config)
   results = train_cells(config, dataset, cells, config.sweep.chunk_size,
-                        outputs.ResultStore(out / "chunks"), stop)
+                        outputs.ResultStore(out / "chunks"), stop, say)
   entries = aggregate(results)
   lrs, momenta = grid(config)
   by_pair = {(e["learning_rate"], e["momentum"]): e for e in entries}
@@ -358,7 +365,8 @@ def main(argv=None) -> int:
   with cli.exit_codes(), stopping.GracefulStop() as stop:
     config, dataset, out = cli.start(args, "sweep", "sweep", "configs/sweep_digits.yaml",
                                     stop=stop, kept=("chunks",))
-    result = sweep(config, dataset, out, stop)
+    result = sweep(config, dataset, out, stop,
+                   say=lambda line: print(line, file=sys.stderr, flush=True))
     best = result["best_grid_cell"]
     for name, entry in result["references"].items():
       print(f"{name}: lr={entry['learning_rate']:.4g} m={entry['momentum']:.4g} "
