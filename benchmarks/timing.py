@@ -71,8 +71,11 @@ def timed_run(config: str, overrides=()) -> dict:
     summary = json.loads((pathlib.Path(out) / "summary.json").read_text())
   keys = ("dataset", "model", "label", "steps", "test_accuracy", "test_loss", "compile_time_s",
           "train_time_s", "wall_time_s", "examples_per_s", "peak_rss_mib")
+  # What a run spends outside compilation and training: set-up, evaluation,
+  # logging, checkpoints and plots within summary.json's wall time.
+  overhead = summary["wall_time_s"] - summary["compile_time_s"] - summary["train_time_s"]
   return {"config": config, "overrides": list(overrides), "process_s": process_s,
-          **{k: summary[k] for k in keys}}
+          **{k: summary[k] for k in keys}, "overhead_s": overhead}
 
 
 def machine() -> dict:

@@ -1,5 +1,13 @@
 """Checkpoints with Orbax: atomic saves, the last few kept, resume from the newest that reads.
 
+Saves are written in the background (Orbax's asynchronous checkpointing) while
+training goes on: ``save`` returns once the state is copied to the host. The
+integrity record of a save is written when it has committed, which the next
+``save`` or ``close`` waits for. A kill before that leaves either Orbax's
+temporary folder, which Orbax never takes for a checkpoint, or a committed
+checkpoint without a record, which Orbax's own reading then judges. In a
+multi-host job saves stay synchronous, so that no host leaves a commit behind.
+
 The train state is saved as its flat list of leaves and rebuilt on the
 structure of a freshly initialized state, so any optax state, NNX params or
 wrapper round-trips exactly. Data order needs no saved RNG: it is a function of
@@ -11,11 +19,13 @@ folder, and the next older one is tried.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import logging
 import pathlib
 import shutil
+import weakref
 
 import jax
 import numpy as np
@@ -26,23 +36,64 @@ from experiments.config import ConfigError
 
 
 class Checkpointer:
-  def __init__(self, directory, keep: int):
+  def __init__(self, directory, keep: int, asynchronous: bool = True):
     self.directory = pathlib.Path(directory).resolve()
     self.keep = keep
+    self.asynchronous = asynchronous and jax.process_count() == 1
+    self.pending = None  # the step of a save that may still be writing
+    self.discard_temporary()  # a killed or failed save's leftovers; the command holds the lock
+    # Orbax logs a failed save's traceback through absl, from its background
+    # thread, before our one line says what failed; quiet while this is open.
+    self._absl = logging.getLogger("absl")
+    self._absl_level = self._absl.level
+    self._absl.setLevel(logging.CRITICAL)
     self.manager = self._open()
+    _open.add(self)
+
+  def finish_quietly(self) -> None:
+    """``finish`` for a command that is failing already: what cannot commit is discarded."""
+    try:
+      self.finish()
+    except Exception:
+      self.discard_temporary()
 
   def _open(self) -> ocp.CheckpointManager:
     options = ocp.CheckpointManagerOptions(max_to_keep=self.keep, create=True,
-                                           enable_async_checkpointing=False)
+                                           enable_async_checkpointing=self.asynchronous)
     return ocp.CheckpointManager(self.directory, options=options)
 
   def save(self, step: int, state) -> None:
+    """Starts saving ``state`` at ``step``; returns once it is copied off the device."""
+    self.finish()
     leaves = {str(i): np.asarray(leaf) for i, leaf in enumerate(jax.tree.leaves(state))}
-    self.manager.save(step, args=ocp.args.StandardSave({"leaves": leaves}), force=True)
-    self.manager.wait_until_finished()
+    try:
+      self.manager.save(step, args=ocp.args.StandardSave({"leaves": leaves}), force=True)
+    except Exception:
+      self.discard_temporary()
+      raise
+    self.pending = step
+    if not self.asynchronous:
+      self.finish()
+
+  def finish(self) -> None:
+    """Waits for the save in flight to commit, then writes its integrity record."""
+    if self.pending is None:
+      return
+    step, self.pending = self.pending, None
+    try:
+      self.manager.wait_until_finished()
+    except Exception:  # a full disk, say: free what the failed save took
+      self.discard_temporary()
+      raise
     if outputs.is_writer():  # after Orbax's commit: every process's shards are there
       outputs.write_json(self.directory / str(step) / INTEGRITY, _fingerprint(
           self.directory / str(step)))
+
+  def discard_temporary(self) -> None:
+    """Removes Orbax's temporary folders (saves that never committed)."""
+    if outputs.is_writer():
+      for path in self.directory.glob("*.orbax-checkpoint-tmp*"):
+        shutil.rmtree(path, ignore_errors=True)
 
   def damage(self, step: int):
     """What is wrong with the checkpoint at ``step`` by its integrity record, or None.
@@ -117,7 +168,24 @@ class Checkpointer:
       self.manager = self._open()
 
   def close(self) -> None:
-    self.manager.close()
+    _open.discard(self)
+    try:
+      self.finish()
+      self.manager.close()
+    finally:
+      self._absl.setLevel(self._absl_level)
+
+
+# Checkpointers not yet closed. A command that fails elsewhere (a full disk for
+# its metrics, say) still lets their saves in flight commit, before its lock is
+# released and at the latest when the process ends: they are earlier checkpoints.
+_open: weakref.WeakSet = weakref.WeakSet()
+
+
+@atexit.register
+def finish_open() -> None:
+  for checkpointer in list(_open):
+    checkpointer.finish_quietly()
 
 
 INTEGRITY = "integrity.json"  # our record of a finished checkpoint: its files, sizes, hashes

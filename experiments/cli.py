@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import os
+import pathlib
+import re
 import sys
 
+from experiments import checkpoint, data, outputs
 from experiments import config as config_lib
-from experiments import data, outputs
 from experiments.config import ConfigError
 from experiments.devices import maybe_initialize_distributed
 from experiments.stopping import StopRequested
 
 EXIT_USAGE = 2
 EXIT_DIVERGED = 3
+EXIT_WRITE_FAILED = 74  # sysexits.h EX_IOERR: the disk is full, over quota, or not writable
 
 
 class Diverged(RuntimeError):
@@ -23,7 +27,9 @@ class Diverged(RuntimeError):
 
 @contextlib.contextmanager
 def exit_codes():
-  """Config mistakes exit 2, divergence 3, a signal 128 + its number; one line, no traceback."""
+  """Config mistakes exit 2, divergence 3, a failed write 74, a signal 128 + its number;
+  one line each, no traceback. The command's lock on its --out is released on every path
+  (after a stop, by the process's exit)."""
   try:
     yield
   except ConfigError as error:
@@ -44,6 +50,36 @@ def exit_codes():
     print("interrupted: the last checkpoint is kept; run again with the same --out to resume",
           file=sys.stderr)
     raise SystemExit(130) from None
+  except Exception as error:
+    message = write_failure(error)
+    if message is None:
+      raise
+    print(f"write failed: {message}", file=sys.stderr, flush=True)
+    raise SystemExit(EXIT_WRITE_FAILED) from None
+  finally:
+    checkpoint.finish_open()  # saves in flight commit before another writer may start
+    outputs.unlock_all()
+
+
+def write_failure(error: Exception):
+  """One line for a failed write into the output folder (what, why, the space left, how to
+  go on), or None when ``error`` is something else. A full disk or quota can only come
+  from a write; a read-only or forbidden path counts when it is in the output folder."""
+  code = outputs.write_error(error)
+  out = outputs.prepared[-1] if outputs.prepared else None
+  if code is None or out is None:
+    return None
+  text = f"{getattr(error, 'filename', '') or ''} {error}"
+  inside = str(out) in text or str(out.resolve()) in text
+  if code in (errno.EROFS, errno.EACCES) and not inside:
+    return None
+  paths = re.findall(r"""['"](/[^'"]+)['"]""", text) + [getattr(error, "filename", None)]
+  path = next((str(p) for p in paths if p), None)
+  what = ("a checkpoint" if path and "/checkpoints/" in path
+          else f"'{pathlib.Path(path).name}'" if path else "its files")
+  return (f"output folder '{out}': writing {what} failed: {os.strerror(code)} "
+          f"({outputs.free_space(out)} free there); everything finished before is kept: free "
+          "some space or make the folder writable, then run the same command again to resume")
 
 
 def parser_for(prog: str, description: str) -> "ArgumentParser":

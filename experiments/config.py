@@ -170,22 +170,33 @@ class TrainConfig:
   eval_every: int = 1  # epochs between test evaluations
   log_every: int = 1  # steps between lines in metrics.jsonl
   devices: Union[int, Literal["all"]] = 1
-  checkpoint_every: Optional[int] = None  # steps between checkpoints; None: each epoch's end
+  # Checkpoints: every checkpoint_every_s seconds of training (null: never by
+  # time), every checkpoint_every steps (null: never by steps), at the end and
+  # at a stop; written in the background while training goes on.
+  checkpoint_every_s: Optional[float] = 300.0
+  checkpoint_every: Optional[int] = None
   keep_checkpoints: int = 3
-  # Steps per compiled segment at most: a signal is answered at the next
-  # segment end. Raise it on an accelerator, where tiny steps make per-segment
-  # dispatch the cost.
-  max_segment_steps: int = 50
+  # A compiled segment of steps lasts about this long (its length is set from
+  # the first segment's measured step time); a signal is answered at the next
+  # segment end. max_segment_steps caps the length (null: no cap).
+  segment_seconds: float = 1.0
+  max_segment_steps: Optional[int] = None
   skip_nonfinite: bool = False
   progress: bool = True
 
   def validate(self, key):
-    for field in ("epochs", "batch_size", "eval_every", "log_every", "max_segment_steps"):
+    for field in ("epochs", "batch_size", "eval_every", "log_every"):
       _check_positive(f"{key}.{field}", getattr(self, field))
     # Two at least, so that a damaged newest checkpoint always has a fallback.
     _check_positive(f"{key}.keep_checkpoints", self.keep_checkpoints, minimum=2)
-    if self.checkpoint_every is not None:
-      _check_positive(f"{key}.checkpoint_every", self.checkpoint_every)
+    for field in ("checkpoint_every", "max_segment_steps"):
+      if getattr(self, field) is not None:
+        _check_positive(f"{key}.{field}", getattr(self, field))
+    for field in ("checkpoint_every_s", "segment_seconds"):
+      value = getattr(self, field)
+      if value is not None and not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"config key '{key}.{field}': must be a positive number of "
+                          f"seconds, got {value}")
     _check_positive(f"{key}.seed", self.seed, minimum=0)
     if self.devices != "all":
       _check_positive(f"{key}.devices", self.devices)

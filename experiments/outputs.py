@@ -1,19 +1,28 @@
-"""Output folders and files: written atomically, never silently overwritten.
+"""Output folders and files: one writer per folder, written atomically, never overwritten.
 
 In a multi-host job every process computes the same summaries, and only
 process 0 writes them (checkpoints are the exception: Orbax has every process
 write its own shards), so ``--out`` must be a folder all hosts share.
+
+A command holds an exclusive OS lock (``flock``) on its ``--out`` for as long
+as it runs, taken before anything is written: a second command on the same
+folder is refused with one line naming the holder. The kernel releases the
+lock when the holder's process ends, however it ends (a kill included), so a
+stale lock cannot outlive it. In a multi-host job process 0 holds it.
 """
 
 from __future__ import annotations
 
 import datetime
+import errno
+import fcntl
 import json
 import os
 import pathlib
 import platform
 import re
 import shutil
+import socket
 import tempfile
 
 from experiments import config as config_lib
@@ -31,7 +40,7 @@ def new_run_dir(prefix: str) -> pathlib.Path:
 
 
 def prepare(out, config, prefix: str, force: bool = False, kept=()) -> pathlib.Path:
-  """Creates the output folder; an existing one must hold the same config.
+  """Creates and locks the output folder; an existing one must hold the same config.
 
   ``kept`` names the folders in it that hold finished work for the config
   there (checkpoints, runs, chunks, cells); ``force`` starts over: it accepts
@@ -40,20 +49,85 @@ def prepare(out, config, prefix: str, force: bool = False, kept=()) -> pathlib.P
   out = pathlib.Path(out) if out is not None else new_run_dir(prefix)
   if out.exists() and not out.is_dir():
     raise ConfigError(f"output folder '{out}': exists and is not a folder")
+  try:
+    out.mkdir(parents=True, exist_ok=True)
+  except OSError as error:
+    raise ConfigError(f"output folder '{out}': cannot be created ({error.strerror})") from None
+  lock(out)
   text = config_lib.dump(config)
   saved = out / "config.yaml"
   if saved.is_file() and saved.read_text() != text and not force:
     raise ConfigError(f"output folder '{out}': holds a run with a different config; use a new "
                       "--out, or --force to start over there")
-  try:
-    out.mkdir(parents=True, exist_ok=True)
-  except OSError as error:
-    raise ConfigError(f"output folder '{out}': cannot be created ({error.strerror})") from None
   write_text(saved, text)
+  prepared.append(out)
   if force:
     for name in kept:
       shutil.rmtree(out / name, ignore_errors=True)
   return out
+
+
+LOCK = ".lock"  # in --out: the lock, and who holds it
+_held: dict[pathlib.Path, int] = {}  # folder -> the open file that holds its lock
+prepared: list[pathlib.Path] = []  # the folders this process prepared, newest last
+
+
+def lock(out: pathlib.Path) -> None:
+  """Takes the exclusive lock on ``out`` for this command, or raises ConfigError naming
+  the holder (its pid, host and start, as it recorded them). A folder that cannot be
+  written is refused here too, before anything is written."""
+  from experiments.devices import agree
+  problem = None
+  if is_writer():
+    try:
+      _take(out)
+    except ConfigError as error:
+      problem = str(error)
+  if agree(problem is None) == 0:  # every process of a job stops, not only process 0
+    raise ConfigError(problem or f"output folder '{out}': process 0 could not lock it")
+
+
+def _take(out: pathlib.Path) -> None:
+  key = out.resolve()
+  if key in _held:
+    return
+  try:
+    fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+  except OSError as error:
+    raise ConfigError(f"output folder '{out}': cannot be written ({error.strerror})") from None
+  try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  except OSError as error:
+    holder = _read_holder(fd)
+    os.close(fd)
+    if error.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+      raise ConfigError(f"output folder '{out}': cannot be locked ({error.strerror})") from None
+    raise ConfigError(f"output folder '{out}': in use by another command ({holder}); wait "
+                      "for it to end, or use another --out") from None
+  try:
+    os.ftruncate(fd, 0)
+    os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                             "since": datetime.datetime.now().isoformat(timespec="seconds")})
+             .encode())
+  except OSError as error:
+    os.close(fd)
+    raise ConfigError(f"output folder '{out}': cannot be written ({error.strerror})") from None
+  _held[key] = fd
+
+
+def _read_holder(fd: int) -> str:
+  try:
+    holder = json.loads(os.pread(fd, 4096, 0).decode() or "{}")
+    return f"pid {holder['pid']} on host {holder['host']}, since {holder['since']}"
+  except (OSError, ValueError, KeyError):
+    return "it has not recorded itself yet"
+
+
+def unlock_all() -> None:
+  """Releases every lock this process holds (the end of a command; exit releases them too)."""
+  while _held:
+    _, fd = _held.popitem()
+    os.close(fd)
 
 
 def slug(text: str) -> str:
@@ -74,10 +148,34 @@ def write_text(path: pathlib.Path, text: str) -> None:
   path = pathlib.Path(path)
   fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
   try:
+    os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's files are private; results are not
     with os.fdopen(fd, "w") as f:
       f.write(text)
       f.flush()
       os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.unlink(tmp)
+    raise
+
+
+def _umask() -> int:
+  mask = os.umask(0)
+  os.umask(mask)
+  return mask
+
+
+def write_file(path, write) -> None:
+  """``write(temporary_path)``, then a rename: a failure (a full disk) leaves no partial file."""
+  if not is_writer():
+    return
+  path = pathlib.Path(path)
+  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+  os.close(fd)
+  try:
+    write(tmp)
+    os.chmod(tmp, 0o666 & ~_umask())
     os.replace(tmp, path)
   except BaseException:
     if os.path.exists(tmp):
@@ -173,3 +271,42 @@ def versions() -> dict:
           "optax": optax.__version__, "flax": flax.__version__,
           "dualprocess": dualprocess.__version__,
           "backend": jax.default_backend(), "device_kind": jax.devices()[0].device_kind}
+
+
+# Failures to write that a user can fix (space, quota, a read-only or forbidden
+# folder): the command exits with EXIT_WRITE_FAILED and one line.
+WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES)
+_OS_ERROR_CODE = re.compile(r"os_error_code='?(\d+)")  # how TensorStore (Orbax) reports one
+
+
+def write_error(error: BaseException):
+  """The errno of a write failure in ``error`` or its causes (Orbax wraps them), or None."""
+  seen = set()
+  while error is not None and id(error) not in seen:
+    seen.add(id(error))
+    if isinstance(error, OSError) and error.errno in WRITE_ERRORS:
+      return error.errno
+    match = _OS_ERROR_CODE.search(str(error))
+    if match and int(match.group(1)) in WRITE_ERRORS:
+      return int(match.group(1))
+    for code in WRITE_ERRORS:
+      if os.strerror(code) in str(error):
+        return code
+    error = error.__cause__ or error.__context__
+  return None
+
+
+def free_space(folder) -> str:
+  """Free space on the filesystem of ``folder`` (or its nearest existing parent), readable."""
+  folder = pathlib.Path(folder).resolve()
+  while not folder.exists() and folder != folder.parent:
+    folder = folder.parent
+  try:
+    free = shutil.disk_usage(folder).free
+  except OSError:
+    return "unknown"
+  for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+    if free < 1024 or unit == "TiB":
+      break
+    free /= 1024
+  return f"{free:.0f} {unit}" if unit == "bytes" else f"{free:.1f} {unit}"

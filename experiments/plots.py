@@ -17,9 +17,10 @@ from experiments import outputs  # noqa: E402
 
 
 def _save(fig, path) -> None:
-  if outputs.is_writer():
-    fig.savefig(path, dpi=110)
-  plt.close(fig)
+  try:
+    outputs.write_file(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+  finally:
+    plt.close(fig)
 
 
 def curves(records, path, loss_name: str, num_classes: int, title: str = "") -> None:

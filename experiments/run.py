@@ -26,12 +26,14 @@ from experiments import (
   optimizers,
   outputs,
   plots,
+  segments,
   splits,
   stopping,
 )
 from experiments import train as train_lib
 from experiments.config import ConfigError, ExperimentConfig
 from experiments.devices import (
+  agree,
   place,
   select_devices,
   to_host,
@@ -39,11 +41,6 @@ from experiments.devices import (
 
 # Large enough never to let a non-finite update through in a real run.
 _MAX_SKIPPED_IN_A_ROW = 2**31 - 1
-def segment_length(steps_per_epoch: int, checkpoint_every: int, cap: int) -> int:
-  """The longest segment, up to ``cap`` steps, that divides an epoch and the checkpoint
-  interval, so every epoch end and every checkpoint falls on a segment end."""
-  common = math.gcd(steps_per_epoch, checkpoint_every)
-  return max(d for d in range(1, min(common, cap) + 1) if common % d == 0)
 
 
 def build_optimizer(config: ExperimentConfig) -> optax.GradientTransformation:
@@ -113,11 +110,8 @@ def train_and_evaluate(config: ExperimentConfig, dataset: data.Dataset,
     raise ConfigError(f"config key 'train.batch_size': {config.train.batch_size} is larger "
                       f"than the {num_train} training examples")
   total_steps = config.train.epochs * steps_per_epoch
-  checkpoint_every = config.train.checkpoint_every or steps_per_epoch
-  segment_steps = segment_length(steps_per_epoch, checkpoint_every,
-                                 config.train.max_segment_steps)
-  segment_fn = jax.jit(train_lib.make_segment(train_step, num_train, config.train.batch_size,
-                                              segment_steps), donate_argnums=0)
+  plan = segments.SegmentPlan(steps_per_epoch, total_steps, config.train.checkpoint_every,
+                              config.train.segment_seconds, config.train.max_segment_steps)
   evaluate = train_lib.make_evaluate(graphdef, config.loss.name)
 
   @jax.jit
@@ -139,7 +133,7 @@ def train_and_evaluate(config: ExperimentConfig, dataset: data.Dataset,
                                       resolved.momentum)
 
   def evaluate_now(state) -> dict:
-    return {k: float(v) for k, v in to_host(test_metrics(
+    return {k: float(v) for k, v in to_host(evaluation(
         state, train_x, train_y, test_x, test_y, validation)).items()}
 
   start_step, checkpointer, log = 0, None, None
@@ -151,10 +145,24 @@ def train_and_evaluate(config: ExperimentConfig, dataset: data.Dataset,
     log = outputs.MetricsLog(out / "metrics.jsonl", resume_step=start_step)
   state = place(state, replicated)
 
-  compile_start = time.perf_counter()
-  segment_fn = segment_fn.lower(state, train_x, train_y, train_lib.epoch_key(config.train.seed, 0),
-                                0, train_indices, dropout_key).compile()
-  compile_time = time.perf_counter() - compile_start
+  compiled, compile_time = {}, 0.0
+
+  def segment_of(length: int):
+    """The segment of ``length`` steps, compiled once (its time counts as compile time)."""
+    nonlocal compile_time
+    if length not in compiled:
+      tic = time.perf_counter()
+      jitted = jax.jit(train_lib.make_segment(train_step, num_train, config.train.batch_size,
+                                              length), donate_argnums=0)
+      compiled[length] = jitted.lower(state, train_x, train_y, train_lib.epoch_key(
+          config.train.seed, 0), 0, train_indices, dropout_key).compile()
+      compile_time += time.perf_counter() - tic
+    return compiled[length]
+
+  segment_of(plan.next_length(start_step))  # compiled before the clock of the first step
+  tic = time.perf_counter()
+  evaluation = test_metrics.lower(state, train_x, train_y, test_x, test_y, validation).compile()
+  compile_time += time.perf_counter() - tic
 
   summary = {
       "status": "running", "optimizer": config.optimizer.name, "label": resolved.label,
@@ -185,15 +193,21 @@ def train_and_evaluate(config: ExperimentConfig, dataset: data.Dataset,
 
   if stop.requested():  # signalled during start-up: nothing new to save
     raise interrupted(start_step, saved=True)
-  for first_step in range(start_step, total_steps, segment_steps):
+  first_step, last_saved = start_step, time.perf_counter()
+  while first_step < total_steps:
+    segment_steps = plan.next_length(first_step)
+    segment_fn = segment_of(segment_steps)
     epoch, offset = divmod(first_step, steps_per_epoch)
     tic = time.perf_counter()
     state, metrics = segment_fn(state, train_x, train_y,
                                 train_lib.epoch_key(config.train.seed, epoch), offset,
                                 train_indices, dropout_key)
     metrics = to_host(metrics)
-    train_seconds += time.perf_counter() - tic
+    seconds = time.perf_counter() - tic
+    train_seconds += seconds
     trained_steps += segment_steps
+    if not plan.fixed:  # the first segment's pace sets the rest (the same on every host)
+      plan.fix(agree(plan.proposal(segment_steps, seconds)))
     bad = first_bad_step(metrics, config.train.skip_nonfinite)
     if bad is not None:
       step = first_step + bad + 1
@@ -218,9 +232,13 @@ def train_and_evaluate(config: ExperimentConfig, dataset: data.Dataset,
     saved = False
     if out is not None:
       log.append(records)
-      if done % checkpoint_every == 0 or done == total_steps:
+      every = config.train.checkpoint_every
+      due = agree(config.train.checkpoint_every_s is not None and
+                  time.perf_counter() - last_saved >= config.train.checkpoint_every_s)
+      if (every and done % every == 0) or due or done == total_steps:
         checkpointer.save(done, state)
-        saved = True
+        saved, last_saved = True, time.perf_counter()
+    first_step = done
     if done < total_steps and stop.requested():
       raise interrupted(done, saved)
     if bar is not None and epoch_end:

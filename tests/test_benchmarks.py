@@ -58,6 +58,11 @@ def test_both_jobs_were_timed_as_a_user_runs_them(document):
     assert run["dataset"] == dataset and run["steps"] > 0
     assert run["wall_time_s"] > 0 and run["peak_rss_mib"] > 0
     assert 0 <= run["test_accuracy"] <= 1
+    assert run["overhead_s"] == pytest.approx(
+        run["wall_time_s"] - run["compile_time_s"] - run["train_time_s"])
+  main_job = document["runs"]["main_job"]
+  assert main_job["overhead_target_s"] == 1.5
+  assert main_job["overhead_target_met"] == (main_job["overhead_s"] <= 1.5)
 
 
 def test_a_failing_benchmark_is_recorded_and_the_rest_still_run():

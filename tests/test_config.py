@@ -26,6 +26,10 @@ BAD_OVERRIDES = [
     (["train.checkpoint_every=0"], "config key 'train.checkpoint_every'"),
     (["train.keep_checkpoints=0"], "config key 'train.keep_checkpoints'"),
     (["train.max_segment_steps=0"], "config key 'train.max_segment_steps'"),
+    (["train.segment_seconds=0"], "config key 'train.segment_seconds': must be a positive "
+     "number of seconds"),
+    (["train.checkpoint_every_s=-5"], "config key 'train.checkpoint_every_s': must be a "
+     "positive number of seconds"),
     (["train.keep_checkpoints=1"],
      "config key 'train.keep_checkpoints': must be an integer >= 2, got 1"),
     (["train.devices=0"], "config key 'train.devices'"),
@@ -215,4 +219,4 @@ def test_the_schema_walk_sees_every_section():
   keys = {k for k, _ in ALL_KEYS}
   assert {"dataset.name", "model.hidden_sizes", "loss.name", "optimizer.momentum",
           "train.devices", "compare.seeds", "sweep.learning_rates.min"} <= keys
-  assert len(keys) == 53  # update with the schema: every leaf key is in the corpus
+  assert len(keys) == 55  # update with the schema: every leaf key is in the corpus

@@ -21,7 +21,8 @@ from experiments import run, sweep
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--set", "dataset.limit_train=256", "--set", "model.hidden_sizes=[16]",
         "--set", "train.epochs=2", "--set", "train.batch_size=32",
-        "--set", "train.progress=false", "--set", "train.devices=all"]
+        "--set", "train.progress=false", "--set", "train.devices=all",
+        "--set", "train.checkpoint_every=8"]  # each epoch's end
 GRID = ["configs/sweep_digits.yaml", "--set", "sweep.learning_rates.num=2",
         "--set", "sweep.momenta=[0.9]", "--set", "sweep.seeds=[0]"]
 # Both command-line entry points, one after the other in the same processes

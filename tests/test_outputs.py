@@ -1,11 +1,19 @@
 """Output files: atomic writes, metrics never doubled, cut lines dropped, folders guarded."""
 
+import fcntl
 import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import time
 
 import pytest
 
 from experiments import config as config_lib
-from experiments import outputs
+from experiments import outputs, run
 from experiments.config import ConfigError
 
 
@@ -66,3 +74,81 @@ def test_new_run_dirs_are_unique(tmp_path, monkeypatch):
   first = outputs.new_run_dir("run")
   first.mkdir(parents=True)
   assert outputs.new_run_dir("run") != first
+
+
+# One writer per output folder: real processes on one folder.
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+TINY = ["--set", "dataset.limit_train=320", "--set", "model.hidden_sizes=[16]",
+        "--set", "train.epochs=8", "--set", "train.batch_size=32",
+        "--set", "train.progress=false", "--set", "train.checkpoint_every=10"]
+
+
+def start(out, argv=TINY):
+  return subprocess.Popen([sys.executable, "-m", "experiments.run", *argv, "--out", str(out)],
+                          cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_lock_holder(out, process, timeout=120):
+  deadline = time.time() + timeout
+  while time.time() < deadline and process.poll() is None:
+    try:
+      if json.loads((out / outputs.LOCK).read_text())["pid"] == process.pid:
+        return
+    except (OSError, ValueError, KeyError):
+      pass
+    time.sleep(0.01)
+  raise AssertionError("the first command never took the lock")
+
+
+def test_a_second_command_on_the_folder_is_refused_and_the_first_is_unharmed(tmp_path):
+  reference = tmp_path / "alone"
+  assert run.main(TINY + ["--out", str(reference)]) == 0  # a lone run, for comparison
+  out = tmp_path / "shared"
+  first = start(out)
+  wait_for_lock_holder(out, first)
+  first.send_signal(signal.SIGSTOP)  # hold it there, lock taken, while the second tries
+  try:
+    second = subprocess.run([sys.executable, "-m", "experiments.run", *TINY, "--out",
+                             str(out)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+  finally:
+    first.send_signal(signal.SIGCONT)
+  assert second.returncode == 2
+  lines = second.stderr.strip().splitlines()
+  assert len(lines) == 1 and f"output folder '{out}': in use by another command" in lines[0]
+  assert f"pid {first.pid} on host {socket.gethostname()}" in lines[0]
+  _, stderr = first.communicate(timeout=120)
+  assert first.returncode == 0, stderr
+  read = lambda folder, name: (folder / name).read_text()
+  assert read(out, "metrics.jsonl") == read(reference, "metrics.jsonl")  # every step once
+  timings = ("wall_time_s", "train_time_s", "compile_time_s", "examples_per_s", "peak_rss_mib")
+  same = lambda folder: {k: v for k, v in json.loads(read(folder, "summary.json")).items()
+                         if k not in timings}
+  assert same(out) == same(reference)
+
+
+def test_the_lock_dies_with_its_holder_and_is_released_at_the_end(tmp_path):
+  out = tmp_path / "run"
+  killed = start(out)
+  wait_for_lock_holder(out, killed)
+  killed.kill()
+  killed.wait()
+  assert run.main(TINY + ["--out", str(out)]) == 0  # the kill left no stale lock
+  outputs.lock(out)  # and the finished command released its own
+  outputs.unlock_all()
+
+
+def test_the_lock_is_taken_before_anything_is_written(tmp_path):
+  out = tmp_path / "run"
+  out.mkdir()
+  outputs.lock(out)  # another holder: this process itself, on its own open file
+  try:
+    fd = os.open(out / outputs.LOCK, os.O_RDWR)
+    try:
+      with pytest.raises(BlockingIOError):  # what a second process meets
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+      os.close(fd)
+  finally:
+    outputs.unlock_all()
+  assert sorted(p.name for p in out.iterdir()) == [outputs.LOCK]

@@ -13,8 +13,10 @@ import yaml
 import dualprocess
 from experiments import compare, run
 
+# A checkpoint at every epoch's end (10 steps), as the kill points below expect.
 TINY = ["--set", "dataset.limit_train=320", "--set", "model.hidden_sizes=[16]",
-        "--set", "train.epochs=4", "--set", "train.batch_size=32", "--set", "train.progress=false"]
+        "--set", "train.epochs=4", "--set", "train.batch_size=32", "--set", "train.progress=false",
+        "--set", "train.checkpoint_every=10"]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -226,9 +228,30 @@ def test_compare_on_a_tiny_budget(tmp_path):
   assert (out / "comparison.png").is_file()
 
 
-def test_segments_divide_the_epoch_and_the_checkpoint_interval_up_to_the_cap():
-  assert run.segment_length(468, 468, 50) == 39  # MNIST, batch 128
-  assert run.segment_length(468, 468, 500) == 468
-  assert run.segment_length(44, 44, 50) == 44  # digits, batch 32
-  assert run.segment_length(10, 4, 50) == 2
-  assert run.segment_length(97, 97, 50) == 1  # a prime epoch: one step at a time
+def plan_lengths(plan, total):
+  step, lengths = 0, []
+  while step < total:
+    lengths.append(plan.next_length(step))
+    step += lengths[-1]
+  return lengths
+
+
+def test_segments_last_about_the_target_time_and_end_at_epochs_and_checkpoints():
+  from experiments.segments import SegmentPlan
+  # The first segment takes at most 50 steps; its pace sets the rest.
+  plan = SegmentPlan(468, 2 * 468, target_s=1.0)  # MNIST, batch 128
+  assert plan.next_length(0) == 50 and not plan.fixed
+  assert plan.proposal(50, 0.5) == 100  # 10 ms a step: 100 steps a second
+  assert plan.proposal(50, 0.001) == 468  # fast steps: a whole epoch, never more
+  plan.fix(100)
+  assert plan_lengths(plan, 2 * 468) == [100] * 4 + [68] + [100] * 4 + [68]
+  # A prime epoch: segments of the chosen length and one remainder, never 1-step ones.
+  prime = SegmentPlan(97, 3 * 97)
+  prime.fix(prime.proposal(50, 50 * 0.03))  # 30 ms a step: 33 steps a second
+  assert plan_lengths(prime, 97) == [33, 33, 31]
+  # Step checkpoints cut segments too; a cap caps them; slow steps take one at a time.
+  cut = SegmentPlan(10, 30, checkpoint_every=4)
+  assert plan_lengths(cut, 30) == [4, 4, 2, 2, 4, 4, 4, 4, 2]  # ends at 10, 12, 20, 30
+  assert SegmentPlan(468, 468, cap=20).next_length(0) == 20
+  assert SegmentPlan(468, 468, cap=20).proposal(50, 0.05) == 20
+  assert SegmentPlan(468, 468, target_s=1.0).proposal(2, 5.0) == 1

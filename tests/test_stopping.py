@@ -22,7 +22,7 @@ from experiments import compare, run, sweep
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--set", "dataset.limit_train=320", "--set", "model.hidden_sizes=[16]",
         "--set", "train.epochs=16", "--set", "train.batch_size=32",
-        "--set", "train.progress=false"]
+        "--set", "train.progress=false", "--set", "train.checkpoint_every=10"]  # each epoch
 TIMINGS = ("wall_time_s", "train_time_s", "compile_time_s", "examples_per_s", "peak_rss_mib",
            "resumed_from_step")
 
