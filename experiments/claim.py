@@ -142,3 +142,49 @@ def top(cells: Sequence[dict], n: int) -> list[dict]:
   """The ``n`` cells with the highest mean test accuracy over folds."""
   scored = [c for c in cells if _mean(c["per_fold_test_accuracy"]) is not None]
   return sorted(scored, key=lambda c: -_mean(c["per_fold_test_accuracy"]))[:n]
+
+
+def markdown(learning_rates, momenta, cells: Sequence[dict], verdict: dict,
+             references: dict, title: str) -> str:
+  """The grid in the author's layout (rows: learning rates; columns: momenta) with the mean
+  test accuracy over folds and its std, the best cell in bold, the reference starred, then
+  the claim's verdict and the named pairs trained beside the grid."""
+  by_pair = {(c["learning_rate"], c["momentum"]): c for c in cells}
+  best = (verdict["best"]["learning_rate"], verdict["best"]["momentum"])
+  reference = tuple(verdict["reference"])
+  fmt = lambda c: ("diverged" if c["mean_test_accuracy"] is None else
+                   f"{c['mean_test_accuracy']:.4f}" + (f" ± {c['std_test_accuracy']:.4f}"
+                                                       if c["std_test_accuracy"] is not None
+                                                       else ""))
+  lines = [title, "", "| lr \\ momentum | " + " | ".join(f"{m:g}" for m in momenta) + " |",
+           "|---|" + "---|" * len(momenta)]
+  for lr in learning_rates:
+    row = []
+    for m in momenta:
+      text = fmt(by_pair[(lr, m)])
+      text = f"**{text}**" if (lr, m) == best else text
+      row.append(text + (" ★" if find_cell([by_pair[(lr, m)]], *reference) else ""))
+    lines.append(f"| {lr:g} | " + " | ".join(row) + " |")
+  p = verdict["p_value"]
+  lines += ["", f"Mean test accuracy over {verdict['folds']} fold(s) ± std over folds; "
+            f"**bold**: the best cell; ★: the reference {reference}.", "",
+            f"- reference {reference}: rank {verdict['rank']} of {verdict['num_cells']}, mean "
+            f"{verdict['reference_mean_test_accuracy']:.4f}",
+            f"- best {best}: mean {verdict['best']['mean_test_accuracy']:.4f}",
+            f"- test: {verdict['test'] or 'none (one fold)'}; alpha {verdict['alpha']}; "
+            f"p-value of the reference against the best: "
+            + ("n/a (it is the best)" if p is None else f"{p:.3g}"),
+            f"- cells not significantly below the best: {len(verdict['tied_with_best'])} of "
+            f"{verdict['num_cells']}; the claim {'holds' if verdict['holds'] else 'does not hold'}"
+            f" (with Benjamini-Hochberg control: "
+            f"{'holds' if verdict['holds_with_fdr'] else 'does not hold'})", "",
+            "Named constant sets trained beside the grid (same folds):", "",
+            "| set | learning rate | momentum | mean test accuracy | std over folds |",
+            "|---|---|---|---|---|"]
+  for name, entry in references.items():
+    std = entry["std_test_accuracy"]
+    lines.append(f"| {name} | {entry['learning_rate']:.6g} | {entry['momentum']:.6g} | "
+                 + ("diverged" if entry["mean_test_accuracy"] is None
+                    else f"{entry['mean_test_accuracy']:.4f}")
+                 + f" | {'n/a' if std is None else f'{std:.4f}'} |")
+  return "\n".join(lines) + "\n"

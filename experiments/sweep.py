@@ -357,6 +357,8 @@ def sweep(config: ExperimentConfig, dataset: data.Dataset, out, stop=stopping.NE
     plots.grid(lrs, momenta, accuracy, out / "grid.png", result["claim"],
                [(c["learning_rate"], c["momentum"]) for c in claim.top(grid_entries, 10)],
                title=title)
+    outputs.write_text(out / "grid.md", claim.markdown(lrs, momenta, grid_entries,
+                                                       result["claim"], references, title))
   return result
 
 

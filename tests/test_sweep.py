@@ -116,6 +116,8 @@ def test_folds_with_dropout_each_lane_equals_its_plain_run_and_the_claim_is_comp
   np.testing.assert_allclose(np.sort(dataset.train_x.ravel())[[0, -1]], [-1.0, 1.0])
   result = sweep.sweep(config, dataset, tmp_path)
   assert (tmp_path / "grid.png").is_file() and (tmp_path / "landscape.png").is_file()
+  table = (tmp_path / "grid.md").read_text()
+  assert "| 0.016 | " in table and " ★" in table and "**" in table and "double_bayesian" in table
   assert result["folds"] == [0, 2] and result["num_train"] == 2 * (sum(halves) // 3)
   assert result["num_cells_trained"] == (3 * 2 + 4) * 2  # 6 grid cells, 4 named pairs off it
   cell = cells_of(result)[(0.016, 0.874)]
