@@ -152,10 +152,16 @@ def markdown(learning_rates, momenta, cells: Sequence[dict], verdict: dict,
   by_pair = {(c["learning_rate"], c["momentum"]): c for c in cells}
   best = (verdict["best"]["learning_rate"], verdict["best"]["momentum"])
   reference = tuple(verdict["reference"])
-  fmt = lambda c: ("diverged" if c["mean_test_accuracy"] is None else
-                   f"{c['mean_test_accuracy']:.4f}" + (f" ± {c['std_test_accuracy']:.4f}"
-                                                       if c["std_test_accuracy"] is not None
-                                                       else ""))
+  def fmt(c):
+    if c["mean_test_accuracy"] is None:
+      return "diverged"
+    text = f"{c['mean_test_accuracy']:.4f}"
+    if c["std_test_accuracy"] is not None:
+      text += f" ± {c['std_test_accuracy']:.4f}"
+    if c.get("diverged_runs"):  # the mean is over the runs that finished
+      text += f" ({c['diverged_runs']} of {len(c['test_accuracy'])} diverged)"
+    return text
+
   lines = [title, "", "| lr \\ momentum | " + " | ".join(f"{m:g}" for m in momenta) + " |",
            "|---|" + "---|" * len(momenta)]
   for lr in learning_rates:
@@ -166,7 +172,8 @@ def markdown(learning_rates, momenta, cells: Sequence[dict], verdict: dict,
       row.append(text + (" ★" if find_cell([by_pair[(lr, m)]], *reference) else ""))
     lines.append(f"| {lr:g} | " + " | ".join(row) + " |")
   p = verdict["p_value"]
-  lines += ["", f"Mean test accuracy over {verdict['folds']} fold(s) ± std over folds; "
+  lines += ["", f"Mean test accuracy over {verdict['folds']} fold(s) ± std over folds (a "
+            "cell with a diverged run: the mean of the others, ranked as diverged); "
             f"**bold**: the best cell; ★: the reference {reference}.", "",
             f"- reference {reference}: rank {verdict['rank']} of {verdict['num_cells']}, mean "
             f"{verdict['reference_mean_test_accuracy']:.4f}",

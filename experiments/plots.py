@@ -102,7 +102,8 @@ def grid(learning_rates, momenta, accuracy, path, claim: dict, top, title: str =
   table = np.asarray(accuracy, float).T  # [learning rates, momenta]
   fig, ax = plt.subplots(figsize=(1.0 * len(momenta) + 3, 0.6 * len(learning_rates) + 2))
   finite = table[np.isfinite(table)]
-  low = np.percentile(finite, 10) if finite.size else 0.0
+  # The scale starts at the median: the better half is told apart, the rest is dark.
+  low = float(np.median(finite)) if finite.size else 0.0
   image = ax.imshow(np.ma.masked_invalid(table), cmap=plt.get_cmap("Greys_r").with_extremes(
       bad="mistyrose"), vmin=low, vmax=finite.max() if finite.size else 1.0, aspect="auto")
   for (i, j), value in np.ndenumerate(table):

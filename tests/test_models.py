@@ -94,3 +94,14 @@ def test_dropout_only_with_a_key_and_different_keys_differ():
   dropped = models.dropout(features, 0.25, jax.random.key(0))
   assert abs(float((dropped == 0).mean()) - 0.25) < 0.01  # the rate
   assert float(dropped.max()) == pytest.approx(1 / 0.75)  # inverted: the mean is kept
+
+
+@pytest.mark.parametrize("config, input_shape", [CASES[1], CASES[5]])
+def test_jitted_initialization_equals_flaxs_eager_one_bit_for_bit(config, input_shape):
+  from flax import nnx
+  for seed in (0, 7):
+    eager = models._build(config, input_shape, 10, seed)  # Flax's own, one op at a time
+    jitted = models.create(config, input_shape, 10, seed)
+    for a, b in zip(jax.tree.leaves(nnx.state(eager, nnx.Param)),
+                    jax.tree.leaves(nnx.state(jitted, nnx.Param)), strict=True):
+      np.testing.assert_array_equal(a, b)
