@@ -126,6 +126,49 @@ class LossConfig:
     pass
 
 
+SCHEDULES = ("constant", "cosine", "warmup_cosine", "linear", "exponential")
+
+
+@dataclasses.dataclass(frozen=True)
+class ScheduleConfig:
+  """The learning rate's shape over training, 1 at its peak; the optimizer's learning rate
+  scales it (so a sweep varies the peak under one shape). experiments/optimizers.py."""
+
+  name: Literal[SCHEDULES] = "constant"
+  # A linear warmup from 0 to the peak: steps, or a fraction of the run's steps
+  # (neither: none, except warmup_cosine, which then warms up for 5 % of them).
+  warmup_steps: Optional[int] = None
+  warmup_fraction: Optional[float] = None
+  # Steps from the start to the end of the decay (warmup included); null: the run's.
+  decay_steps: Optional[int] = None
+  end_fraction: float = 0.0  # cosine, warmup_cosine, linear: the end value / the peak
+  decay_rate: Optional[float] = None  # exponential: the factor over decay_steps
+
+  def validate(self, key):
+    if self.warmup_steps is not None and self.warmup_fraction is not None:
+      raise ConfigError(f"config key '{key}.warmup_steps': give warmup_steps or "
+                        "warmup_fraction, not both")
+    if self.warmup_steps is not None:
+      _check_positive(f"{key}.warmup_steps", self.warmup_steps, minimum=0)
+    if self.warmup_fraction is not None:
+      _check_range(f"{key}.warmup_fraction", self.warmup_fraction, 0.0, 1.0, open_high=True)
+    if self.decay_steps is not None:
+      _check_positive(f"{key}.decay_steps", self.decay_steps)
+    _check_range(f"{key}.end_fraction", self.end_fraction, 0.0, 1.0)
+    warmup = bool(self.warmup_steps or self.warmup_fraction)
+    if self.name == "constant" and (warmup or self.decay_steps or self.end_fraction
+                                    or self.decay_rate is not None):
+      raise ConfigError(f"config key '{key}.name': 'constant' takes no warmup or decay; "
+                        "use warmup_cosine, cosine, linear or exponential")
+    if self.name == "exponential":
+      if self.decay_rate is None or not 0.0 < self.decay_rate < 1.0:
+        raise ConfigError(f"config key '{key}.decay_rate': exponential needs a decay_rate in "
+                          f"(0, 1), got {self.decay_rate}")
+    elif self.decay_rate is not None:
+      raise ConfigError(f"config key '{key}.decay_rate': only for 'exponential', not "
+                        f"'{self.name}'")
+
+
 @dataclasses.dataclass(frozen=True)
 class OptimizerConfig:
   name: Literal[OPTIMIZERS] = "dual_process"
@@ -138,8 +181,28 @@ class OptimizerConfig:
   # H2(e)), 'golden_partition' (1/phi^2, 1/phi) or 'traditional' (0.01, 0.9).
   preset: Optional[Literal[HYPERPARAMETER_SETS]] = None
   label: Optional[str] = None  # the name shown in tables and plots
+  # An optax chain, as its users write it: clip_by_global_norm(clip_norm), then
+  # add_decayed_weights(weight_decay) (adam: adamw), then the optimizer with the
+  # learning rate following the schedule. null / 0: left out.
+  schedule: ScheduleConfig = ScheduleConfig()
+  weight_decay: float = 0.0
+  # Which parameters decay: all of them, or 'kernels' (two or more dimensions),
+  # leaving biases and norms out.
+  weight_decay_mask: Literal["all", "kernels"] = "all"
+  clip_norm: Optional[float] = None
 
   def validate(self, key):
+    if self.weight_decay < 0 or not math.isfinite(self.weight_decay):
+      raise ConfigError(f"config key '{key}.weight_decay': must be a number >= 0, got "
+                        f"{self.weight_decay}")
+    if self.clip_norm is not None and not (math.isfinite(self.clip_norm)
+                                           and self.clip_norm > 0):
+      raise ConfigError(f"config key '{key}.clip_norm': must be a positive number, got "
+                        f"{self.clip_norm}")
+    if self.schedule.name != "constant" and self.name == "schedule_free_sgd":
+      raise ConfigError(f"config key '{key}.schedule': schedule_free_sgd takes no schedule "
+                        "(it is built to need none); allowed for dual_process, sgd, adam, "
+                        "prodigy, dog, dadapt_adamw, cocob, mechanize")
     if self.preset is not None:
       if self.learning_rate is not None or self.momentum is not None:
         raise ConfigError(f"config key '{key}.preset': sets learning_rate and momentum; give "

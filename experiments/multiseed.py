@@ -41,11 +41,11 @@ def train_seeds(config: ExperimentConfig, dataset: data.Dataset, seeds, eval_eve
   vmapped program, compilation and evaluation excluded), and the final
   ``test_accuracy`` and ``test_loss`` (None when diverged).
   """
-  tx = optimizers.create(config.optimizer)
-  graphdef, states = stacked_states(config, dataset, seeds, tx)
   split = splits.for_run(dataset.train_y, config.dataset)
   num_train = len(split.train)
   steps_per_epoch = train_lib.steps_per_epoch(num_train, config.train.batch_size)
+  tx = optimizers.create(config.optimizer, config.train.epochs * steps_per_epoch)
+  graphdef, states = stacked_states(config, dataset, seeds, tx)
   epoch = train_lib.make_epoch(train_lib.make_train_step(graphdef, tx, config.loss.name),
                                num_train, config.train.batch_size)
   evaluate = train_lib.make_evaluate(graphdef, config.loss.name)

@@ -1,17 +1,32 @@
-"""Optimizers by name: the dual-process update and the peers a user would pick instead."""
+"""Optimizers by name, as optax pipelines: clipping, weight decay, the update with its schedule.
+
+An optimizer entry of a config builds the chain optax users write:
+
+    optax.chain(optax.clip_by_global_norm(clip_norm),
+                optax.add_decayed_weights(weight_decay, mask),
+                dual_process(schedule))          # or sgd, prodigy, ...
+
+(``adam`` with weight decay is ``optax.adamw``). A link whose key is unset is
+left out, so an entry without them is the bare optimizer, as before.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from typing import NamedTuple, Optional
 
+import jax
 import optax
 from optax import contrib
 
 import dualprocess
-from experiments.config import OptimizerConfig
+from experiments.config import ConfigError, OptimizerConfig, ScheduleConfig
 
 # Tuning-free methods take a learning-rate multiplier whose neutral value is 1.
 _NEUTRAL_LEARNING_RATE = 1.0
+# warmup_cosine with no warmup stated warms up for this share of the run.
+DEFAULT_WARMUP_FRACTION = 0.05
 
 
 class Resolved(NamedTuple):
@@ -36,42 +51,130 @@ def resolve(config: OptimizerConfig) -> Resolved:
     learning_rate = _NEUTRAL_LEARNING_RATE if learning_rate is None else learning_rate
   if config.name == "schedule_free_sgd" and learning_rate is None:
     learning_rate = _NEUTRAL_LEARNING_RATE
-  label = config.label or _default_label(config.name, learning_rate, momentum)
+  label = config.label or _default_label(config, learning_rate, momentum)
   return Resolved(label, learning_rate, momentum)
 
 
-def _default_label(name, learning_rate, momentum) -> str:
-  if name in ("dual_process", "sgd"):
-    return f"{name}(lr={learning_rate:.6g}, m={momentum or 0:.6g})"
-  return name
+def _default_label(config: OptimizerConfig, learning_rate, momentum) -> str:
+  if config.name in ("dual_process", "sgd"):
+    label = f"{config.name}(lr={learning_rate:.6g}, m={momentum or 0:.6g})"
+  else:
+    label = config.name
+  return label + "".join(f" + {part}" for part in pipeline_parts(config))
 
 
-def create(config: OptimizerConfig) -> optax.GradientTransformation:
+def pipeline_parts(config: OptimizerConfig) -> list[str]:
+  """The links around the update, as the label shows them (empty for a bare optimizer)."""
+  parts = []
+  schedule = config.schedule
+  if schedule.name != "constant":
+    warmup = ("" if not (schedule.warmup_steps or schedule.warmup_fraction
+                         or schedule.name == "warmup_cosine")
+              else f" warmup {schedule.warmup_steps}" if schedule.warmup_steps is not None
+              else f" warmup {schedule.warmup_fraction or DEFAULT_WARMUP_FRACTION:g}")
+    parts.append(f"{schedule.name}{warmup}")
+  if config.weight_decay:
+    mask = " (kernels)" if config.weight_decay_mask == "kernels" else ""
+    parts.append(f"wd {config.weight_decay:g}{mask}")
+  if config.clip_norm is not None:
+    parts.append(f"clip {config.clip_norm:g}")
+  return parts
+
+
+def describe(config: OptimizerConfig) -> dict:
+  """The pipeline's keys for summary.json."""
+  return {"schedule": dataclasses.asdict(config.schedule),
+          "weight_decay": config.weight_decay, "weight_decay_mask": config.weight_decay_mask,
+          "clip_norm": config.clip_norm}
+
+
+def warmup_steps(schedule: ScheduleConfig, total_steps: int) -> int:
+  if schedule.warmup_steps is not None:
+    return schedule.warmup_steps
+  fraction = schedule.warmup_fraction
+  if fraction is None and schedule.name == "warmup_cosine":
+    fraction = DEFAULT_WARMUP_FRACTION
+  return int(round((fraction or 0.0) * total_steps))
+
+
+def schedule_shape(schedule: ScheduleConfig, total_steps: int,
+                   key: str = "optimizer.schedule") -> Optional[Callable]:
+  """The learning rate's multiplier at each step (1 at the peak), an optax schedule;
+  None for ``constant``. Decay runs from step 0 to ``decay_steps`` (default: the run's
+  ``total_steps``), the warmup included."""
+  if schedule.name == "constant":
+    return None
+  decay = schedule.decay_steps or total_steps
+  warmup = warmup_steps(schedule, total_steps)
+  if warmup >= decay:
+    raise ConfigError(f"config key '{key}.warmup_steps': the warmup ({warmup} steps) must be "
+                      f"shorter than the decay ({decay} steps: decay_steps or the run's)")
+  schedules = optax.schedules
+  if schedule.name == "warmup_cosine":
+    return schedules.warmup_cosine_decay_schedule(0.0, 1.0, warmup, decay,
+                                                  end_value=schedule.end_fraction)
+  steps = decay - warmup
+  main = {"cosine": lambda: schedules.cosine_decay_schedule(1.0, steps,
+                                                             alpha=schedule.end_fraction),
+          "linear": lambda: schedules.linear_schedule(1.0, schedule.end_fraction, steps),
+          "exponential": lambda: schedules.exponential_decay(1.0, steps, schedule.decay_rate),
+          }[schedule.name]()
+  if not warmup:
+    return main
+  return schedules.join_schedules([schedules.linear_schedule(0.0, 1.0, warmup), main], [warmup])
+
+
+def scaled(learning_rate: float, shape: Optional[Callable]) -> optax.ScalarOrSchedule:
+  """``learning_rate`` at the peak of ``shape`` (a constant without one)."""
+  if shape is None:
+    return learning_rate
+  return lambda count: learning_rate * shape(count)
+
+
+def decay_mask(config: OptimizerConfig):
+  """None (every parameter decays) or optax's mask of kernels: leaves with ndim >= 2."""
+  if config.weight_decay_mask == "all":
+    return None
+  return lambda params: jax.tree.map(lambda p: p.ndim >= 2, params)
+
+
+def around(config: OptimizerConfig, update: optax.GradientTransformation,
+           weight_decay: bool = True) -> optax.GradientTransformation:
+  """``update`` with the config's clipping and weight decay in front (itself if neither)."""
+  links = []
+  if config.clip_norm is not None:
+    links.append(optax.clip_by_global_norm(config.clip_norm))
+  if weight_decay and config.weight_decay:
+    links.append(optax.add_decayed_weights(config.weight_decay, decay_mask(config)))
+  return optax.chain(*links, update) if links else update
+
+
+def create(config: OptimizerConfig, total_steps: int) -> optax.GradientTransformation:
+  """The entry's pipeline; ``total_steps`` is the run's, for the schedule's default decay."""
   resolved = resolve(config)
-  lr, momentum = resolved.learning_rate, resolved.momentum
-  if config.name == "dual_process":
-    return dualprocess.dual_process(lr, momentum, nesterov=config.nesterov)
-  if config.name == "sgd":
-    return optax.sgd(lr, momentum=momentum, nesterov=config.nesterov)
+  lr = scaled(resolved.learning_rate, schedule_shape(config.schedule, total_steps))
+  momentum = resolved.momentum
   if config.name == "adam":
-    return optax.adam(lr)
-  if config.name == "prodigy":
-    return contrib.prodigy(lr)
-  if config.name == "dog":
-    return contrib.dog(lr)
-  if config.name == "dadapt_adamw":
-    return contrib.dadapt_adamw(lr)
-  if config.name == "schedule_free_sgd":
-    return contrib.schedule_free_sgd(lr, b1=momentum)
-  if config.name == "cocob":
-    return contrib.cocob(lr)
-  if config.name == "mechanize":
-    return contrib.mechanize(optax.sgd(lr))
-  raise ValueError(f"unknown optimizer {config.name!r}")  # config validation prevents this
+    if config.weight_decay:  # decoupled the optax way: adamw
+      return around(config, optax.adamw(lr, weight_decay=config.weight_decay,
+                                        mask=decay_mask(config)), weight_decay=False)
+    return around(config, optax.adam(lr))
+  update = {
+      "dual_process": lambda: dualprocess.dual_process(lr, momentum, nesterov=config.nesterov),
+      "sgd": lambda: optax.sgd(lr, momentum=momentum, nesterov=config.nesterov),
+      "prodigy": lambda: contrib.prodigy(lr),
+      "dog": lambda: contrib.dog(lr),
+      "dadapt_adamw": lambda: contrib.dadapt_adamw(lr),
+      "schedule_free_sgd": lambda: contrib.schedule_free_sgd(lr, b1=momentum),
+      "cocob": lambda: contrib.cocob(lr),
+      "mechanize": lambda: contrib.mechanize(optax.sgd(lr)),
+  }[config.name]()
+  return around(config, update)
 
 
 def evaluation_params(config: OptimizerConfig, opt_state, params):
   """The parameters to evaluate: schedule-free methods are judged at their average."""
   if config.name == "schedule_free_sgd":
-    return contrib.schedule_free_eval_params(opt_state, params)
+    chained = config.clip_norm is not None or bool(config.weight_decay)
+    return contrib.schedule_free_eval_params(opt_state[-1] if chained else opt_state, params)
   return params

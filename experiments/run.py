@@ -43,8 +43,8 @@ from experiments.devices import (
 _MAX_SKIPPED_IN_A_ROW = 2**31 - 1
 
 
-def build_optimizer(config: ExperimentConfig) -> optax.GradientTransformation:
-  tx = optimizers.create(config.optimizer)
+def build_optimizer(config: ExperimentConfig, total_steps: int) -> optax.GradientTransformation:
+  tx = optimizers.create(config.optimizer, total_steps)
   if config.train.skip_nonfinite:
     tx = optax.apply_if_finite(tx, max_consecutive_errors=_MAX_SKIPPED_IN_A_ROW)
   return tx
@@ -96,7 +96,14 @@ def train_and_evaluate(config: ExperimentConfig, dataset: data.Dataset,
   devices = select_devices(config)
   mesh = train_lib.data_mesh(np.array(devices))
   replicated = train_lib.replicated(mesh)
-  tx = build_optimizer(config)
+  split = splits.for_run(dataset.train_y, config.dataset)
+  num_train = len(split.train)
+  steps_per_epoch = train_lib.steps_per_epoch(num_train, config.train.batch_size)
+  if steps_per_epoch == 0:
+    raise ConfigError(f"config key 'train.batch_size': {config.train.batch_size} is larger "
+                      f"than the {num_train} training examples")
+  total_steps = config.train.epochs * steps_per_epoch
+  tx = build_optimizer(config, total_steps)
   tic = time.perf_counter()  # one compiled initialization: counted as compile time
   model = models.create(config.model, dataset.input_shape, dataset.num_classes,
                         config.train.seed)
@@ -105,13 +112,6 @@ def train_and_evaluate(config: ExperimentConfig, dataset: data.Dataset,
   train_step = train_lib.make_train_step(
       graphdef, tx, config.loss.name,
       train_lib.batch_sharded(mesh) if len(devices) > 1 else None)
-  split = splits.for_run(dataset.train_y, config.dataset)
-  num_train = len(split.train)
-  steps_per_epoch = train_lib.steps_per_epoch(num_train, config.train.batch_size)
-  if steps_per_epoch == 0:
-    raise ConfigError(f"config key 'train.batch_size': {config.train.batch_size} is larger "
-                      f"than the {num_train} training examples")
-  total_steps = config.train.epochs * steps_per_epoch
   plan = segments.SegmentPlan(steps_per_epoch, total_steps, config.train.checkpoint_every,
                               config.train.segment_seconds, config.train.max_segment_steps)
   evaluate = train_lib.make_evaluate(graphdef, config.loss.name)
@@ -169,7 +169,8 @@ def train_and_evaluate(config: ExperimentConfig, dataset: data.Dataset,
   summary = {
       "status": "running", "optimizer": config.optimizer.name, "label": resolved.label,
       "learning_rate": resolved.learning_rate, "momentum": resolved.momentum,
-      "loss": config.loss.name, "dataset": dataset.name, "model": config.model.name,
+      "pipeline": optimizers.describe(config.optimizer), "loss": config.loss.name,
+      "dataset": dataset.name, "model": config.model.name,
       "seed": config.train.seed, "fold": split.fold if split.validation is not None else None,
       "num_train": num_train, "num_devices": len(devices), "batch_size":
       config.train.batch_size, "steps_per_epoch": steps_per_epoch,

@@ -31,7 +31,7 @@ import numpy as np
 import optax
 
 import dualprocess
-from experiments import claim, cli, data, models, outputs, plots, splits, stopping
+from experiments import claim, cli, data, models, optimizers, outputs, plots, splits, stopping
 from experiments import train as train_lib
 from experiments.config import ConfigError, ExperimentConfig
 from experiments.devices import (
@@ -82,9 +82,18 @@ def all_cells(config: ExperimentConfig) -> list[Cell]:
 EVALUATION_LANES = 8  # lanes evaluated side by side at the end of a vmapped chunk
 
 
-def injected_optimizer() -> optax.GradientTransformation:
-  """dual_process with both constants as state, so each cell carries its own."""
-  return optax.inject_hyperparams(dualprocess.dual_process)(learning_rate=1.0, momentum=0.0)
+def injected_optimizer(config: ExperimentConfig, total_steps: int
+                       ) -> optax.GradientTransformation:
+  """dual_process with its peak learning rate and momentum as state, so each cell carries
+  its own, inside the config's pipeline (schedule shape, weight decay, clipping), which
+  every cell shares. Without those keys it is ``dual_process`` itself."""
+  shape = optimizers.schedule_shape(config.optimizer.schedule, total_steps)
+
+  def pipeline(learning_rate, momentum):
+    update = dualprocess.dual_process(optimizers.scaled(learning_rate, shape), momentum)
+    return optimizers.around(config.optimizer, update)
+
+  return optax.inject_hyperparams(pipeline)(learning_rate=1.0, momentum=0.0)
 
 
 def train_cells(config: ExperimentConfig, dataset: data.Dataset, cells: list[Cell],
@@ -99,7 +108,11 @@ def train_cells(config: ExperimentConfig, dataset: data.Dataset, cells: list[Cel
   mesh = jax.sharding.Mesh(np.array(devices), ("cells",))
   by_cell = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("cells"))
   replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-  tx = injected_optimizer()
+  split_of = {f: splits.for_run(dataset.train_y, config.dataset, f)
+              for f in sorted({c.fold for c in cells})}
+  num_train = len(next(iter(split_of.values())).train)  # every fold has N // k
+  tx = injected_optimizer(config, config.train.epochs * train_lib.steps_per_epoch(
+      num_train, config.train.batch_size))
   seeds = sorted({c.seed for c in cells})
   params_by_seed = {}
   for seed in seeds:
@@ -107,10 +120,7 @@ def train_cells(config: ExperimentConfig, dataset: data.Dataset, cells: list[Cel
     graphdef, state = train_lib.init_state(model, tx)
     params_by_seed[seed] = state.params
   vectorized = resolve_lanes(config.sweep.lanes if config.sweep else "auto") == "vmap"
-  split_of = {f: splits.for_run(dataset.train_y, config.dataset, f)
-              for f in sorted({c.fold for c in cells})}
   validated = config.dataset.folds is not None
-  num_train = len(next(iter(split_of.values())).train)  # every fold has N // k
   epoch = train_lib.make_epoch(train_lib.make_train_step(graphdef, tx, config.loss.name),
                                num_train, config.train.batch_size)
   evaluate = train_lib.make_evaluate(graphdef, config.loss.name)

@@ -255,3 +255,27 @@ def test_segments_last_about_the_target_time_and_end_at_epochs_and_checkpoints()
   assert SegmentPlan(468, 468, cap=20).next_length(0) == 20
   assert SegmentPlan(468, 468, cap=20).proposal(50, 0.05) == 20
   assert SegmentPlan(468, 468, target_s=1.0).proposal(2, 5.0) == 1
+
+
+def test_a_resume_mid_warmup_continues_the_schedule_exactly(tmp_path):
+  # 30 steps, a 25-step warmup into a cosine decay, weight decay and clipping; killed
+  # (as if) just after the checkpoint at step 10, in the middle of the warmup.
+  argv = TINY + ["--set", "train.epochs=3", "--set", "optimizer.schedule.name=warmup_cosine",
+                 "--set", "optimizer.schedule.warmup_steps=25", "--set",
+                 "optimizer.weight_decay=0.01", "--set", "optimizer.clip_norm=0.5"]
+  reference = tmp_path / "reference"
+  assert run.main(argv + ["--out", str(reference)]) == 0
+  out = tmp_path / "resumed"
+  assert run.main(argv + ["--out", str(out)]) == 0
+  import shutil
+  for step in (20, 30):
+    shutil.rmtree(out / "checkpoints" / str(step))
+  (out / "summary.json").unlink()
+  assert run.main(argv + ["--out", str(out)]) == 0
+  resumed = json.loads((out / "summary.json").read_text())
+  assert resumed["resumed_from_step"] == 10
+  assert read_metrics(out) == read_metrics(reference)  # the schedule's count was restored
+  expected = json.loads((reference / "summary.json").read_text())
+  assert resumed["test_accuracy"] == expected["test_accuracy"]
+  assert "warmup_cosine warmup 25 + wd 0.01 + clip 0.5" in resumed["label"]
+  assert resumed["pipeline"]["schedule"]["warmup_steps"] == 25

@@ -139,3 +139,21 @@ def test_folds_with_dropout_each_lane_equals_its_plain_run_and_the_claim_is_comp
   best = claim["best"]
   assert best["mean_test_accuracy"] == max(c["mean_test_accuracy"] for c in result["cells"])
   assert claim["holds"] == ([0.016, 0.874] in claim["tied_with_best"])
+
+
+def test_cells_under_a_shared_schedule_equal_plain_runs_with_that_peak(tmp_path):
+  pipeline = ["optimizer.schedule.name=warmup_cosine", "optimizer.schedule.warmup_steps=8",
+              "optimizer.weight_decay=0.001", "optimizer.clip_norm=1.0"]
+  config = config_lib.load(None, [
+      "dataset.limit_train=256", "model.hidden_sizes=[16]", "train.epochs=2",
+      "train.progress=false", "sweep.learning_rates=[0.05, 0.5]", "sweep.momenta=[0.9]",
+      "sweep.seeds=[0]", *pipeline])
+  dataset = data.load(config.dataset)
+  cells = [sweep.Cell(0.05, 0.9, 0), sweep.Cell(0.5, 0.9, 0)]
+  results = sweep.train_cells(config, dataset, cells)
+  for cell, result in zip(cells, results, strict=True):
+    plain = dataclasses.replace(config, optimizer=dataclasses.replace(
+        config.optimizer, learning_rate=cell.learning_rate, momentum=cell.momentum))
+    summary = run.train_and_evaluate(plain, dataset, progress=False)
+    assert result["test_accuracy"] == pytest.approx(summary["test_accuracy"], abs=1e-6)
+  assert results[0]["test_accuracy"] != results[1]["test_accuracy"]  # the peak matters
