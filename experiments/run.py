@@ -210,7 +210,7 @@ def train_and_evaluate(config: ExperimentConfig, dataset: data.Dataset,
     train_seconds += seconds
     trained_steps += segment_steps
     if not plan.fixed:  # the first segment's pace sets the rest (the same on every host)
-      plan.fix(agree(plan.proposal(segment_steps, seconds)))
+      plan.fix(agree(plan.proposal(segment_steps, seconds)), first_step + segment_steps)
     bad = first_bad_step(metrics, config.train.skip_nonfinite)
     if bad is not None:
       step = first_step + bad + 1

@@ -238,22 +238,27 @@ def plan_lengths(plan, total):
 
 def test_segments_last_about_the_target_time_and_end_at_epochs_and_checkpoints():
   from experiments.segments import SegmentPlan
-  # The first segment takes at most 50 steps; its pace sets the rest.
-  plan = SegmentPlan(468, 2 * 468, target_s=1.0)  # MNIST, batch 128
-  assert plan.next_length(0) == 50 and not plan.fixed
-  assert plan.proposal(50, 0.5) == 100  # 10 ms a step: 100 steps a second
-  assert plan.proposal(50, 0.001) == 468  # fast steps: a whole epoch, never more
-  plan.fix(100)
-  assert plan_lengths(plan, 2 * 468) == [100] * 4 + [68] + [100] * 4 + [68]
+  # The first epoch: a divisor of it up to 50 steps (39 of MNIST's 468, batch 128).
+  plan = SegmentPlan(468, 2 * 468, target_s=1.0)
+  assert plan.next_length(0) == 39 and not plan.fixed
+  assert plan.proposal(39, 0.39) == 78  # 10 ms a step: about 100; 78 divides the epoch
+  assert plan.proposal(39, 0.001) == 468  # fast steps: a whole epoch, never more
+  plan.fix(78, 39)  # from the next epoch end on: epoch 0 keeps its 39-step segments
+  assert plan_lengths(plan, 2 * 468) == [39] * 12 + [78] * 6
   # A prime epoch: segments of the chosen length and one remainder, never 1-step ones.
   prime = SegmentPlan(97, 3 * 97)
-  prime.fix(prime.proposal(50, 50 * 0.03))  # 30 ms a step: 33 steps a second
-  assert plan_lengths(prime, 97) == [33, 33, 31]
+  assert prime.next_length(0) == 50
+  prime.fix(prime.proposal(50, 50 * 0.03), 50)  # 30 ms a step: 33 steps a second
+  assert plan_lengths(prime, 3 * 97) == [50, 47] + [33, 33, 31] * 2
+  # The main job's 44-step epoch is one segment from the start: one compilation.
+  digits = SegmentPlan(44, 80 * 44)
+  digits.fix(digits.proposal(44, 0.01), 44)
+  assert set(plan_lengths(digits, 80 * 44)) == {44}
   # Step checkpoints cut segments too; a cap caps them; slow steps take one at a time.
   cut = SegmentPlan(10, 30, checkpoint_every=4)
   assert plan_lengths(cut, 30) == [4, 4, 2, 2, 4, 4, 4, 4, 2]  # ends at 10, 12, 20, 30
-  assert SegmentPlan(468, 468, cap=20).next_length(0) == 20
-  assert SegmentPlan(468, 468, cap=20).proposal(50, 0.05) == 20
+  assert SegmentPlan(468, 468, cap=20).next_length(0) == 18  # 18 divides 468
+  assert SegmentPlan(468, 468, cap=20).proposal(50, 0.05) == 18
   assert SegmentPlan(468, 468, target_s=1.0).proposal(2, 5.0) == 1
 
 
