@@ -4,7 +4,10 @@ Puts the paper's claim (its constants need no tuning) to the AlgoPerf test:
 every optimizer of the suite config trains every workload with the same data,
 budget and seeds; a tuned baseline per workload (the best cell of an SGD
 learning-rate x momentum grid, chosen on a validation split carved from the
-training set, never on the test set) is retrained and reported like the rest.
+training set, never on the test set) is retrained and reported like the rest;
+with ``scheduled_tuning``, a second one too: SGD with momentum, a schedule
+(warmup and cosine decay) and weight decay, its peak learning rate and weight
+decay tuned on the same split. The verdict is computed against each.
 For each (workload, optimizer, seed): final test accuracy and loss, the first
 step and time at which the workload's target test accuracy is reached, and
 divergence. Writes ``suite.json``, ``suite.md``, ``profile.png`` and
@@ -19,7 +22,7 @@ import dataclasses
 import pathlib
 import re
 import time
-from typing import Optional
+from typing import Literal, Optional
 
 import numpy as np
 
@@ -36,9 +39,10 @@ from experiments import (
 )
 from experiments import config as config_lib
 from experiments import suite_report as report
-from experiments.config import ConfigError, LogRange, OptimizerConfig
+from experiments.config import ConfigError, LogRange, OptimizerConfig, ScheduleConfig
 
 TUNED = "tuned sgd"  # the label prefix of the tuned baseline
+TUNED_SCHEDULED = "tuned sgd + schedule"  # the second: a schedule and weight decay too
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,12 +78,34 @@ class TuningConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ScheduledTuningConfig:
+  """The second tuned baseline's grid: a peak learning rate x a weight decay for SGD with
+  ``momentum`` under ``schedule``, chosen on the tuning's validation split and seeds."""
+
+  schedule: ScheduleConfig = ScheduleConfig(name="warmup_cosine")
+  momentum: float = 0.9
+  learning_rates: LogRange = LogRange(min=1e-3, max=1.0, num=7)
+  weight_decays: tuple[float, ...] = (0.0, 5e-4, 5e-3)
+  weight_decay_mask: Literal["all", "kernels"] = "all"
+
+  def validate(self, key):
+    config_lib._check_range(f"{key}.momentum", self.momentum, 0.0, 1.0, open_high=True)
+    if not self.weight_decays:
+      raise ConfigError(f"config key '{key}.weight_decays': needs at least one value")
+    for i, weight_decay in enumerate(self.weight_decays):
+      if not weight_decay >= 0:
+        raise ConfigError(f"config key '{key}.weight_decays[{i}]': must be >= 0, got "
+                          f"{weight_decay}")
+
+
+@dataclasses.dataclass(frozen=True)
 class SuiteConfig:
   workloads: tuple[WorkloadConfig, ...] = ()
   optimizers: tuple[OptimizerConfig, ...] = ()
   seeds: tuple[int, ...] = (0, 1, 2)
   eval_every: int = 1  # epochs between test evaluations (the time-to-target resolution)
   tuning: TuningConfig = TuningConfig()
+  scheduled_tuning: Optional[ScheduledTuningConfig] = None  # the second tuned baseline
   max_ratio: float = 4.0  # performance profile: ratios above this count as never
 
   def validate(self, key):
@@ -121,24 +147,59 @@ def validation_split(dataset: data.Dataset, fraction: float, seed: int) -> data.
                       dataset.num_classes, f"{dataset.name} (validation split)")
 
 
-def tune(config, dataset: data.Dataset, tuning: TuningConfig) -> dict:
-  """The best SGD (learning rate, momentum) of the grid by mean validation accuracy."""
-  held_out = validation_split(dataset, tuning.validation_fraction, config.dataset.split_seed)
+def validation_grid(config, held_out: data.Dataset, learning_rates: LogRange, momenta,
+                    seeds) -> list[dict]:
+  """Every (learning rate, momentum) of the grid trained on ``held_out``'s training part
+  and scored on its validation part, with the config's optimizer pipeline."""
   grid = config_lib.build(config_lib.SweepConfig, {
-      "learning_rates": dataclasses.asdict(tuning.learning_rates),
-      "momenta": list(tuning.momenta), "seeds": list(tuning.seeds)}, "tuning")
+      "learning_rates": dataclasses.asdict(learning_rates), "momenta": list(momenta),
+      "seeds": list(seeds)}, "tuning")
   swept = dataclasses.replace(config, sweep=grid)
   lrs, momenta = sweep.grid(swept)
-  cells = [sweep.Cell(lr, m, seed) for m in momenta for lr in lrs for seed in tuning.seeds]
+  cells = [sweep.Cell(lr, m, seed) for m in momenta for lr in lrs for seed in seeds]
   entries = sweep.aggregate(sweep.train_cells(swept, held_out, cells))
   for entry in entries:
     entry["mean_validation_accuracy"] = entry.pop("mean_test_accuracy")
     entry["validation_accuracy"] = entry.pop("test_accuracy")
+  return entries
+
+
+def best_on_validation(entries: list[dict], key: str) -> dict:
   best = max((e for e in entries if e["mean_validation_accuracy"] is not None),
              key=lambda e: e["mean_validation_accuracy"], default=None)
   if best is None:
-    raise ConfigError("config key 'tuning': every cell of the grid diverged")
+    raise ConfigError(f"config key '{key}': every cell of the grid diverged")
+  return best
+
+
+def tune(config, dataset: data.Dataset, tuning: TuningConfig) -> dict:
+  """The best SGD (learning rate, momentum) of the grid by mean validation accuracy."""
+  held_out = validation_split(dataset, tuning.validation_fraction, config.dataset.split_seed)
+  entries = validation_grid(config, held_out, tuning.learning_rates, tuning.momenta,
+                            tuning.seeds)
+  best = best_on_validation(entries, "tuning")
   return {"learning_rate": best["learning_rate"], "momentum": best["momentum"],
+          "validation_accuracy": best["mean_validation_accuracy"],
+          "validation_examples": len(held_out.test_y), "grid": entries}
+
+
+def tune_scheduled(config, dataset: data.Dataset, tuning: TuningConfig,
+                   scheduled: ScheduledTuningConfig) -> dict:
+  """The best (peak learning rate, weight decay) of SGD under the schedule, on the same
+  validation split as ``tune``: one grid of learning rates per weight decay."""
+  held_out = validation_split(dataset, tuning.validation_fraction, config.dataset.split_seed)
+  entries = []
+  for weight_decay in scheduled.weight_decays:
+    pipeline = OptimizerConfig(name="sgd", learning_rate=1.0, momentum=scheduled.momentum,
+                               schedule=scheduled.schedule, weight_decay=weight_decay,
+                               weight_decay_mask=scheduled.weight_decay_mask)
+    for entry in validation_grid(dataclasses.replace(config, optimizer=pipeline), held_out,
+                                 scheduled.learning_rates, [scheduled.momentum],
+                                 tuning.seeds):
+      entries.append({**entry, "weight_decay": weight_decay})
+  best = best_on_validation(entries, "scheduled_tuning")
+  return {"learning_rate": best["learning_rate"], "momentum": best["momentum"],
+          "weight_decay": best["weight_decay"],
           "validation_accuracy": best["mean_validation_accuracy"],
           "validation_examples": len(held_out.test_y), "grid": entries}
 
@@ -147,6 +208,13 @@ def tuned_optimizer(tuning_result: dict) -> OptimizerConfig:
   lr, m = tuning_result["learning_rate"], tuning_result["momentum"]
   return OptimizerConfig(name="sgd", learning_rate=lr, momentum=m,
                          label=f"{TUNED} ({lr:.3g}, {m:g})")
+
+
+def scheduled_optimizer(result: dict, scheduled: ScheduledTuningConfig) -> OptimizerConfig:
+  lr, m, wd = result["learning_rate"], result["momentum"], result["weight_decay"]
+  return OptimizerConfig(name="sgd", learning_rate=lr, momentum=m, schedule=scheduled.schedule,
+                         weight_decay=wd, weight_decay_mask=scheduled.weight_decay_mask,
+                         label=f"{TUNED_SCHEDULED} ({lr:.3g}, {m:g}, wd {wd:g})")
 
 
 def run_workload(workload: WorkloadConfig, config, suite: SuiteConfig,
@@ -167,8 +235,21 @@ def run_workload(workload: WorkloadConfig, config, suite: SuiteConfig,
     cells.put(f"{workload.name}/tuning", tuning)
   say(f"{workload.name}: tuned sgd ({tuning['learning_rate']:.3g}, {tuning['momentum']:g}), "
       f"validation accuracy {tuning['validation_accuracy']:.4f}")
+  baselines = {TUNED: tuned_optimizer(tuning)}
+  scheduled = None
+  if suite.scheduled_tuning is not None:
+    scheduled = cells.get(f"{workload.name}/scheduled_tuning")
+    if scheduled is None:
+      tic = time.perf_counter()
+      scheduled = tune_scheduled(config, dataset, suite.tuning, suite.scheduled_tuning)
+      scheduled["wall_time_s"] = time.perf_counter() - tic
+      cells.put(f"{workload.name}/scheduled_tuning", scheduled)
+    baselines[TUNED_SCHEDULED] = scheduled_optimizer(scheduled, suite.scheduled_tuning)
+    say(f"{workload.name}: {baselines[TUNED_SCHEDULED].label}, validation accuracy "
+        f"{scheduled['validation_accuracy']:.4f}")
+  baseline_of = [None] * len(suite.optimizers) + list(baselines)
   groups = []
-  for i, optimizer in enumerate((*suite.optimizers, tuned_optimizer(tuning))):
+  for i, optimizer in enumerate((*suite.optimizers, *baselines.values())):
     label = optimizers.resolve(optimizer).label
     name = f"{i:02d}-{outputs.slug(label)}"
     group = cells.get(f"{workload.name}/{name}")
@@ -184,7 +265,8 @@ def run_workload(workload: WorkloadConfig, config, suite: SuiteConfig,
         run["time_to_target_s"] = reached[0]["train_seconds"] if reached else None
       resolved = optimizers.resolve(optimizer)
       group = cells.put(f"{workload.name}/{name}", {
-          "optimizer": label, "name": optimizer.name, "tuned": i == len(suite.optimizers),
+          "optimizer": label, "name": optimizer.name, "tuned": baseline_of[i] is not None,
+          "baseline": baseline_of[i],
           "learning_rate": resolved.learning_rate, "momentum": resolved.momentum,
           "runs": runs, "wall_time_s": time.perf_counter() - tic})
     groups.append(group)
@@ -198,7 +280,8 @@ def run_workload(workload: WorkloadConfig, config, suite: SuiteConfig,
           "model": config.model.name, "epochs": config.train.epochs,
           "batch_size": config.train.batch_size, "label_noise": config.dataset.label_noise,
           "steps_per_epoch": len(dataset.train_y) // config.train.batch_size,
-          "clean_twin": workload.clean_twin, "tuning": tuning, "optimizers": groups}
+          "clean_twin": workload.clean_twin, "tuning": tuning, "scheduled_tuning": scheduled,
+          "optimizers": groups}
 
 
 def run_suite(suite: SuiteConfig, workloads: dict, out: pathlib.Path, say=print,
@@ -207,7 +290,7 @@ def run_suite(suite: SuiteConfig, workloads: dict, out: pathlib.Path, say=print,
   tic = time.perf_counter()
   results = [run_workload(w, workloads[w.name], suite, cells, say, stop)
              for w in suite.workloads]
-  document = report.summarize(results, suite.max_ratio, TUNED)
+  document = report.summarize(results, suite.max_ratio, [TUNED, TUNED_SCHEDULED])
   document.update(config=config_lib.to_dict(suite), versions=outputs.versions(),
                   wall_time_s=time.perf_counter() - tic,
                   compute_time_s=report.compute_time(results))
@@ -230,7 +313,8 @@ def main(argv=None) -> int:
     out = outputs.prepare(args.out, resolved, "suite", force=args.force, kept=("cells",))
     document = run_suite(suite, workloads, out, say=lambda line: print(line, flush=True),
                          stop=stop)
-    print(report.verdict_table(document))
+    for baseline in document["tuned_baselines"]:
+      print(f"against {baseline}:\n{report.verdict_table(document, baseline)}")
     print(f"written to {out}")
   return 0
 

@@ -2,8 +2,9 @@
 
 Everything here is computed from the finished groups of ``experiments.suite``;
 no number is written by hand. Optimizers are named by their label across
-workloads, except the tuned baseline, whose grid cell differs per workload and
-which is named ``tuned sgd`` everywhere.
+workloads, except the tuned baselines, whose grid cells differ per workload and
+which are named ``tuned sgd`` and ``tuned sgd + schedule`` everywhere; the
+verdict is computed against each.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ def _steps(run) -> float:
   return scoring.INF if run["steps_to_target"] is None else run["steps_to_target"]
 
 
-def summarize_group(group: dict, tuned_name: str) -> dict:
+def summarize_group(group: dict) -> dict:
   runs = group["runs"]
   finals = [r["test_accuracy"] for r in runs if r["test_accuracy"] is not None]
   losses = [r["test_loss"] for r in runs if r["test_loss"] is not None]
@@ -26,7 +27,7 @@ def summarize_group(group: dict, tuned_name: str) -> dict:
   times = [r["time_to_target_s"] for r in runs if r["time_to_target_s"] is not None]
   median_steps = scoring.median(steps)
   return {
-      "optimizer": tuned_name if group["tuned"] else group["optimizer"],
+      "optimizer": group.get("baseline") or group["optimizer"],
       "label": group["optimizer"], "learning_rate": group["learning_rate"],
       "momentum": group["momentum"],
       "test_accuracy": statistics.fmean(finals) if finals else None,
@@ -50,18 +51,19 @@ def compute_time(results: list[dict]) -> float:
   suite finished over several runs still reports its whole cost. Data loading
   and the report are outside it.
   """
-  return sum(r["tuning"]["wall_time_s"] + sum(g["wall_time_s"] for g in r["optimizers"])
+  return sum(r["tuning"]["wall_time_s"] + (r.get("scheduled_tuning") or {}).get("wall_time_s", 0)
+             + sum(g["wall_time_s"] for g in r["optimizers"])
              for r in results if "skipped" not in r)
 
 
-def summarize(results: list[dict], max_ratio: float, tuned_name: str) -> dict:
+def summarize(results: list[dict], max_ratio: float, tuned_names: list[str]) -> dict:
   """suite.json's content (less config and versions) from the per-workload results."""
   workloads, skipped = [], []
   for result in results:
     if "skipped" in result:
       skipped.append({"name": result["name"], "reason": result["skipped"]})
       continue
-    rows = [summarize_group(g, tuned_name) for g in result["optimizers"]]
+    rows = [summarize_group(g) for g in result["optimizers"]]
     workloads.append({**{k: v for k, v in result.items() if k != "optimizers"},
                       "rows": rows, "groups": result["optimizers"]})
   finals = {w["name"]: {r["optimizer"]: r["test_accuracy"] for r in w["rows"]}
@@ -79,9 +81,12 @@ def summarize(results: list[dict], max_ratio: float, tuned_name: str) -> dict:
                                 "ratios": {w: (None if math.isinf(v) else v)
                                            for w, v in r.items()}}
                             for o, r in ratios.items()}}
+  present = [t for t in tuned_names if any(t in per for per in finals.values())]
+  verdicts = {t: scoring.verdict(finals, steps, t, twins) if n else {} for t in present}
   return {"num_workloads": n, "workloads": workloads, "skipped": skipped,
-          "tuned_baseline": tuned_name, "profile": profile,
-          "verdict": scoring.verdict(finals, steps, tuned_name, twins) if n else {}}
+          "tuned_baseline": present[0] if present else tuned_names[0],
+          "tuned_baselines": present, "profile": profile,
+          "verdict": verdicts.get(present[0], {}) if present else {}, "verdicts": verdicts}
 
 
 def _points(fraction):
@@ -92,7 +97,8 @@ def _fmt(value, spec) -> str:
   return "n/a" if value is None else format(value, spec)
 
 
-def workload_table(workload: dict, tuned_name: str) -> str:
+def workload_table(workload: dict, tuned_names: list[str]) -> str:
+  scheduled = workload.get("scheduled_tuning")
   lines = [f"### {workload['name']}: {workload['dataset']} {workload['model']}, "
            f"{workload['epochs']} epochs of batch {workload['batch_size']} "
            f"({workload['steps_per_epoch']} steps each), label noise "
@@ -101,31 +107,41 @@ def workload_table(workload: dict, tuned_name: str) -> str:
            f"Tuned baseline: SGD grid on a validation split of "
            f"{workload['tuning']['validation_examples']} training examples; best "
            f"({workload['tuning']['learning_rate']:.3g}, {workload['tuning']['momentum']:g}) "
-           f"at validation accuracy {workload['tuning']['validation_accuracy']:.4f}.",
-           "",
-           "| optimizer | test accuracy | std | vs tuned (points) | reached target | "
-           "median steps to target | median time to target (s) | diverged |",
-           "|---|---|---|---|---|---|---|---|"]
-  tuned = next(r for r in workload["rows"] if r["optimizer"] == tuned_name)
+           f"at validation accuracy {workload['tuning']['validation_accuracy']:.4f}."]
+  if scheduled:
+    lines.append(f"Scheduled baseline: SGD with a schedule and weight decay, tuned on the same "
+                 f"split; best (peak {scheduled['learning_rate']:.3g}, momentum "
+                 f"{scheduled['momentum']:g}, weight decay {scheduled['weight_decay']:g}) at "
+                 f"validation accuracy {scheduled['validation_accuracy']:.4f}.")
+  present = [t for t in tuned_names if any(r["optimizer"] == t for r in workload["rows"])]
+  lines += ["", "| optimizer | test accuracy | std | "
+            + "".join(f"vs {t} (points) | " for t in present)
+            + "reached target | median steps to target | median time to target (s) | "
+            "diverged |", "|---|---|---|" + "---|" * len(present) + "---|---|---|---|"]
+  tuned = {t: next(r for r in workload["rows"] if r["optimizer"] == t) for t in present}
   for r in workload["rows"]:
-    gap = (None if r["test_accuracy"] is None or tuned["test_accuracy"] is None
-           else _points(r["test_accuracy"] - tuned["test_accuracy"]))
+    gaps = [None if r["test_accuracy"] is None or tuned[t]["test_accuracy"] is None
+            else _points(r["test_accuracy"] - tuned[t]["test_accuracy"]) for t in present]
     lines.append(f"| {r['label']} | {_fmt(r['test_accuracy'], '.4f')} | "
-                 f"{_fmt(r['test_accuracy_std'], '.4f')} | {_fmt(gap, '+.2f')} | "
-                 f"{r['reached_target']}/{r['seeds']} | {_fmt(r['median_steps_to_target'], 'g')}"
-                 f" | {_fmt(r['median_time_to_target_s'], '.3g')} | "
-                 f"{r['diverged']}/{r['seeds']} |")
+                 f"{_fmt(r['test_accuracy_std'], '.4f')} | "
+                 + "".join(f"{_fmt(g, '+.2f')} | " for g in gaps)
+                 + f"{r['reached_target']}/{r['seeds']} | "
+                 f"{_fmt(r['median_steps_to_target'], 'g')} | "
+                 f"{_fmt(r['median_time_to_target_s'], '.3g')} | {r['diverged']}/{r['seeds']} |")
   return "\n".join(lines) + "\n"
 
 
-def verdict_table(document: dict) -> str:
+def verdict_table(document: dict, tuned_name: str = None) -> str:
+  """The verdict against one tuned baseline (default: the first)."""
+  tuned_name = tuned_name or document["tuned_baseline"]
+  verdict = document.get("verdicts", {}).get(tuned_name, document["verdict"])
   noisy = [w["name"] for w in document["workloads"] if w["clean_twin"]]
-  lines = ["| optimizer | within 0.5 pt of tuned | within 1 pt of tuned | targets reached | "
-           "median steps to target / tuned | profile score |"
+  lines = [f"| optimizer | within 0.5 pt of {tuned_name} | within 1 pt of {tuned_name} | "
+           f"targets reached | median steps to target / {tuned_name} | profile score |"
            + "".join(f" drop on {n} (pt) |" for n in noisy),
            "|---|---|---|---|---|---|" + "---|" * len(noisy)]
   n = document["num_workloads"]
-  for optimizer, v in document["verdict"].items():
+  for optimizer, v in verdict.items():
     score = document["profile"]["optimizers"][optimizer]["score"]
     drops = "".join(f" {_fmt(_points(v['noise_drop_from_clean_twin'].get(w)), '.2f')} |"
                     for w in noisy)
@@ -137,20 +153,22 @@ def verdict_table(document: dict) -> str:
 
 
 def markdown(document: dict) -> str:
+  baselines = document.get("tuned_baselines") or [document["tuned_baseline"]]
   parts = [f"# Workload suite: {document['num_workloads']} workloads, seeds "
            f"{document['config']['seeds']}, wall time {document['wall_time_s']:.0f} s "
            f"(tuning and training {document['compute_time_s']:.0f} s) "
            f"({document['versions']['backend']}, {document['versions']['device_kind']})", "",
            "## Verdict", "",
-           "Final test accuracy is the mean over seeds; 'within' compares it with the tuned "
+           "Final test accuracy is the mean over seeds; 'within' compares it with a tuned "
            "baseline's; a target counts as reached when the median seed reaches it; steps "
            "to target are medians over seeds, compared where both reach the target (the "
            "count in brackets); the profile score is the area under the performance "
            f"profile on [1, {document['profile']['max_ratio']:g}] (AlgoPerf), on median "
-           "steps to target; a drop is the clean twin's accuracy minus the noisy one's.", "",
-           verdict_table(document)]
+           "steps to target; a drop is the clean twin's accuracy minus the noisy one's.", ""]
+  for baseline in baselines:
+    parts += [f"Against {baseline}:", "", verdict_table(document, baseline)]
   for skipped in document["skipped"]:
     parts.append(f"Skipped {skipped['name']}: {skipped['reason']}\n")
   parts.append("## Workloads\n")
-  parts += [workload_table(w, document["tuned_baseline"]) for w in document["workloads"]]
+  parts += [workload_table(w, baselines) for w in document["workloads"]]
   return "\n".join(parts)

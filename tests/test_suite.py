@@ -39,12 +39,24 @@ def test_writes_the_four_outputs_with_every_field(finished):
   assert [w["name"] for w in document["workloads"]] == ["digits_mlp", "digits_mlp_noise40"]
   for workload in document["workloads"]:
     assert [r["optimizer"] for r in workload["rows"]] == [
-        "reported (0.016, 0.874)", "information (KL2, H2)", "adam (1e-3)", "tuned sgd"]
-    tuned = workload["groups"][-1]
-    assert tuned["tuned"] and tuned["name"] == "sgd"
+        "reported (0.016, 0.874)", "double_bayesian + warmup_cosine", "information (KL2, H2)",
+        "adam (1e-3)", "tuned sgd", "tuned sgd + schedule"]
+    tuned, scheduled = workload["groups"][-2:]
+    assert tuned["tuned"] and tuned["name"] == "sgd" and tuned["baseline"] == "tuned sgd"
     assert (tuned["learning_rate"], tuned["momentum"]) == (
         workload["tuning"]["learning_rate"], workload["tuning"]["momentum"])
     assert len(workload["tuning"]["grid"]) == 3 * 2
+    # The second baseline: SGD under warmup + cosine with weight decay, tuned on the
+    # same validation split (3 peaks x 2 weight decays), then retrained.
+    chosen = workload["scheduled_tuning"]
+    assert scheduled["baseline"] == "tuned sgd + schedule" and scheduled["name"] == "sgd"
+    assert (scheduled["learning_rate"], scheduled["momentum"]) == (chosen["learning_rate"], 0.9)
+    assert f"wd {chosen['weight_decay']:g})" in scheduled["optimizer"]
+    assert len(chosen["grid"]) == 3 * 2 and {e["weight_decay"] for e in chosen["grid"]} == {
+        0.0, 0.001}
+    assert chosen["validation_examples"] == workload["tuning"]["validation_examples"]
+    assert chosen["validation_accuracy"] == max(e["mean_validation_accuracy"]
+                                                for e in chosen["grid"])
     for group in workload["groups"]:
       assert [r["seed"] for r in group["runs"]] == [0, 1]
       for run in group["runs"]:
@@ -53,22 +65,27 @@ def test_writes_the_four_outputs_with_every_field(finished):
         expected = scoring.steps_to_target(run["evaluations"], workload["target"])
         assert run["steps_to_target"] == (None if math.isinf(expected) else expected)
         assert (run["time_to_target_s"] is None) == (run["steps_to_target"] is None)
-  kept = sum(w["tuning"]["wall_time_s"] + sum(g["wall_time_s"] for g in w["groups"])
-             for w in document["workloads"])
+  kept = sum(w["tuning"]["wall_time_s"] + w["scheduled_tuning"]["wall_time_s"]
+             + sum(g["wall_time_s"] for g in w["groups"]) for w in document["workloads"])
   assert document["compute_time_s"] == pytest.approx(kept)
   assert 0 < document["compute_time_s"] <= document["wall_time_s"]
   noisy = document["workloads"][1]
   assert noisy["label_noise"] == 0.4 and noisy["clean_twin"] == "digits_mlp"
   markdown = (finished / "suite.md").read_text()
   assert "## Verdict" in markdown and "### digits_mlp_noise40" in markdown
-  assert markdown.count("| tuned sgd |") == 1 and "drop on digits_mlp_noise40" in markdown
+  assert markdown.count("| tuned sgd |") == 2  # a row of each verdict table
+  assert "Against tuned sgd:" in markdown and "Against tuned sgd + schedule:" in markdown
+  assert "vs tuned sgd + schedule (points)" in markdown and "drop on digits_mlp_noise40" in markdown
 
 
 def test_the_verdict_is_computed_from_the_cells(finished):
   document = json.loads((finished / "suite.json").read_text())
   by_name = {w["name"]: {r["optimizer"]: r for r in w["rows"]} for w in document["workloads"]}
-  for optimizer, verdict in document["verdict"].items():
-    tuned = {w: rows["tuned sgd"]["test_accuracy"] for w, rows in by_name.items()}
+  assert document["tuned_baselines"] == ["tuned sgd", "tuned sgd + schedule"]
+  assert document["verdict"] == document["verdicts"]["tuned sgd"]
+  for baseline, optimizer, verdict in [(b, o, v) for b, verdicts in document["verdicts"].items()
+                                       for o, v in verdicts.items()]:
+    tuned = {w: rows[baseline]["test_accuracy"] for w, rows in by_name.items()}
     mine = {w: rows[optimizer]["test_accuracy"] for w, rows in by_name.items()}
     assert verdict["within_1_point_of_tuned"] == sum(
         tuned[w] - mine[w] <= 0.01 + 1e-9 for w in by_name)
@@ -100,7 +117,7 @@ def test_an_interrupted_suite_resumes_to_the_same_result(finished, tmp_path, mon
     suite.main([QUICK, "--out", str(out)])
   assert exit_info.value.code == 130
   kept = sorted(p.name for p in (out / "cells" / "digits_mlp").iterdir())
-  assert len(kept) == 4 and "tuning.json" in kept  # tuning and three finished groups
+  assert len(kept) == 5 and {"tuning.json", "scheduled_tuning.json"} <= set(kept)  # + 3 groups
   monkeypatch.setattr(multiseed, "train_seeds", real)
   real_train_cells, tuned = sweep.train_cells, []
 
@@ -110,7 +127,7 @@ def test_an_interrupted_suite_resumes_to_the_same_result(finished, tmp_path, mon
 
   monkeypatch.setattr(sweep, "train_cells", counted_train_cells)
   assert suite.main([QUICK, "--out", str(out)]) == 0
-  assert len(tuned) == 1  # only the second workload's grid was left to run
+  assert len(tuned) == 3  # only the second workload's grids were left: 1 + 1 per weight decay
   resumed = json.loads((out / "suite.json").read_text())
   expected = json.loads((finished / "suite.json").read_text())
   assert without_timings(resumed) == without_timings(expected)
