@@ -131,6 +131,27 @@ def workload_table(workload: dict, tuned_names: list[str]) -> str:
   return "\n".join(lines) + "\n"
 
 
+def accuracy_table(document: dict) -> str:
+  """Final test accuracy (mean over seeds) of every optimizer on every workload, the
+  targets above; a check mark where the median seed reached the target."""
+  workloads = document["workloads"]
+  names = list(dict.fromkeys(r["optimizer"] for w in workloads for r in w["rows"]))
+  lines = ["| optimizer | " + " | ".join(w["name"] for w in workloads) + " |",
+           "|---|" + "---|" * len(workloads),
+           "| *target* | " + " | ".join(f"*{w['target']:g}*" for w in workloads) + " |"]
+  for name in names:
+    cells = []
+    for workload in workloads:
+      row = next((r for r in workload["rows"] if r["optimizer"] == name), None)
+      if row is None or row["test_accuracy"] is None:
+        cells.append("n/a")
+        continue
+      cells.append(f"{row['test_accuracy']:.4f}"
+                   + (" ✓" if row["median_steps_to_target"] is not None else ""))
+    lines.append(f"| {name} | " + " | ".join(cells) + " |")
+  return "\n".join(lines) + "\n"
+
+
 def verdict_table(document: dict, tuned_name: str = None) -> str:
   """The verdict against one tuned baseline (default: the first)."""
   tuned_name = tuned_name or document["tuned_baseline"]
@@ -167,6 +188,8 @@ def markdown(document: dict) -> str:
            "steps to target; a drop is the clean twin's accuracy minus the noisy one's.", ""]
   for baseline in baselines:
     parts += [f"Against {baseline}:", "", verdict_table(document, baseline)]
+  parts += ["## Final test accuracy", "", "Mean over seeds; ✓: the median seed reached the "
+            "workload's target during training.", "", accuracy_table(document)]
   for skipped in document["skipped"]:
     parts.append(f"Skipped {skipped['name']}: {skipped['reason']}\n")
   parts.append("## Workloads\n")

@@ -76,6 +76,7 @@ def test_writes_the_four_outputs_with_every_field(finished):
   assert markdown.count("| tuned sgd |") == 2  # a row of each verdict table
   assert "Against tuned sgd:" in markdown and "Against tuned sgd + schedule:" in markdown
   assert "vs tuned sgd + schedule (points)" in markdown and "drop on digits_mlp_noise40" in markdown
+  assert "## Final test accuracy" in markdown and "| *target* | *0.95* | *0.9* |" in markdown
 
 
 def test_the_verdict_is_computed_from_the_cells(finished):
