@@ -11,26 +11,27 @@ from __future__ import annotations
 import dataclasses
 import math
 import pathlib
-import re
-import types
-import typing
 from typing import Literal, Optional, Union
 
-import yaml
-
 from dualprocess.constants import NAMES as HYPERPARAMETER_SETS
+from experiments.typed_yaml import (
+  ConfigError,
+  apply_overrides,
+  build,
+  check_positive,
+  check_range,
+  dump,
+  to_dict,
+)
+from experiments.typed_yaml import load_yaml as _load_yaml
+
+__all__ = ["ConfigError", "ExperimentConfig", "apply_overrides", "build", "dump", "load",
+           "load_yaml", "to_dict"]
 
 DEFAULT_CONFIG = pathlib.Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
 
 OPTIMIZERS = ("dual_process", "sgd", "adam", "prodigy", "dog", "dadapt_adamw",
               "schedule_free_sgd", "cocob", "mechanize")
-
-
-_YAML11_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
-
-
-class ConfigError(ValueError):
-  """A config mistake; its message is the one line shown to the user."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,14 +60,14 @@ class DatasetConfig:
     if self.name not in ("mnist", "fashion_mnist") and self.path is not None:
       raise ConfigError(f"config key '{key}.path': only allowed for datasets 'mnist' and "
                         f"'fashion_mnist', not '{self.name}'")
-    _check_range(f"{key}.test_fraction", self.test_fraction, 0.0, 1.0, open_low=True,
+    check_range(f"{key}.test_fraction", self.test_fraction, 0.0, 1.0, open_low=True,
                  open_high=True)
-    _check_positive(f"{key}.num_samples", self.num_samples, minimum=20)
+    check_positive(f"{key}.num_samples", self.num_samples, minimum=20)
     if self.limit_train is not None:
-      _check_positive(f"{key}.limit_train", self.limit_train)
-    _check_range(f"{key}.label_noise", self.label_noise, 0.0, 1.0, open_high=True)
-    _check_positive(f"{key}.split_seed", self.split_seed, minimum=0)
-    _check_range(f"{key}.train_fraction", self.train_fraction, 0.0, 1.0, open_low=True)
+      check_positive(f"{key}.limit_train", self.limit_train)
+    check_range(f"{key}.label_noise", self.label_noise, 0.0, 1.0, open_high=True)
+    check_positive(f"{key}.split_seed", self.split_seed, minimum=0)
+    check_range(f"{key}.train_fraction", self.train_fraction, 0.0, 1.0, open_low=True)
     if self.scale == "symmetric" and self.name == "mnist1d":
       raise ConfigError(f"config key '{key}.scale': 'symmetric' maps pixels from [0, 1] to "
                         "[-1, 1]; mnist1d's signals are not pixels (use 'unit')")
@@ -74,7 +75,7 @@ class DatasetConfig:
       if self.fold:
         raise ConfigError(f"config key '{key}.fold': needs {key}.folds (the number of folds)")
     else:
-      _check_positive(f"{key}.folds", self.folds, minimum=2)
+      check_positive(f"{key}.folds", self.folds, minimum=2)
       if not 0 <= self.fold < self.folds:
         raise ConfigError(f"config key '{key}.fold': must lie in 0..{self.folds - 1} "
                           f"(dataset.folds = {self.folds}), got {self.fold}")
@@ -101,21 +102,21 @@ class ModelConfig:
   conv: Literal["auto", "xla", "im2col"] = "auto"
 
   def validate(self, key):
-    _check_positive(f"{key}.pool", self.pool)
-    _check_range(f"{key}.dropout", self.dropout, 0.0, 1.0, open_high=True)
+    check_positive(f"{key}.pool", self.pool)
+    check_range(f"{key}.dropout", self.dropout, 0.0, 1.0, open_high=True)
     if self.dropout and self.name != "cnn":
       raise ConfigError(f"config key '{key}.dropout': only for model 'cnn', not "
                         f"'{self.name}'")
     for field in ("hidden_sizes", "channels", "kernel_sizes", "strides", "dense_sizes"):
       for i, size in enumerate(getattr(self, field)):
-        _check_positive(f"{key}.{field}[{i}]", size)
+        check_positive(f"{key}.{field}[{i}]", size)
     if self.name == "cnn":
       if not len(self.channels) == len(self.kernel_sizes) == len(self.strides) >= 1:
         raise ConfigError(
             f"config key '{key}.channels': cnn needs one entry per conv layer in channels, "
             f"kernel_sizes and strides, got {len(self.channels)}, {len(self.kernel_sizes)}, "
             f"{len(self.strides)}")
-    _check_positive(f"{key}.padding", self.padding, minimum=0)
+    check_positive(f"{key}.padding", self.padding, minimum=0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,12 +150,12 @@ class ScheduleConfig:
       raise ConfigError(f"config key '{key}.warmup_steps': give warmup_steps or "
                         "warmup_fraction, not both")
     if self.warmup_steps is not None:
-      _check_positive(f"{key}.warmup_steps", self.warmup_steps, minimum=0)
+      check_positive(f"{key}.warmup_steps", self.warmup_steps, minimum=0)
     if self.warmup_fraction is not None:
-      _check_range(f"{key}.warmup_fraction", self.warmup_fraction, 0.0, 1.0, open_high=True)
+      check_range(f"{key}.warmup_fraction", self.warmup_fraction, 0.0, 1.0, open_high=True)
     if self.decay_steps is not None:
-      _check_positive(f"{key}.decay_steps", self.decay_steps)
-    _check_range(f"{key}.end_fraction", self.end_fraction, 0.0, 1.0)
+      check_positive(f"{key}.decay_steps", self.decay_steps)
+    check_range(f"{key}.end_fraction", self.end_fraction, 0.0, 1.0)
     warmup = bool(self.warmup_steps or self.warmup_fraction)
     if self.name == "constant" and (warmup or self.decay_steps or self.end_fraction
                                     or self.decay_rate is not None):
@@ -214,7 +215,7 @@ class OptimizerConfig:
         raise ConfigError(f"config key '{key}.learning_rate': must be a positive number, "
                           f"got {self.learning_rate}")
     if self.momentum is not None:
-      _check_range(f"{key}.momentum", self.momentum, 0.0, 1.0, open_high=True)
+      check_range(f"{key}.momentum", self.momentum, 0.0, 1.0, open_high=True)
       if self.name not in ("dual_process", "sgd", "schedule_free_sgd"):
         raise ConfigError(f"config key '{key}.momentum': not used by optimizer '{self.name}' "
                           "(allowed for dual_process, sgd, schedule_free_sgd)")
@@ -249,20 +250,20 @@ class TrainConfig:
 
   def validate(self, key):
     for field in ("epochs", "batch_size", "eval_every", "log_every"):
-      _check_positive(f"{key}.{field}", getattr(self, field))
+      check_positive(f"{key}.{field}", getattr(self, field))
     # Two at least, so that a damaged newest checkpoint always has a fallback.
-    _check_positive(f"{key}.keep_checkpoints", self.keep_checkpoints, minimum=2)
+    check_positive(f"{key}.keep_checkpoints", self.keep_checkpoints, minimum=2)
     for field in ("checkpoint_every", "max_segment_steps"):
       if getattr(self, field) is not None:
-        _check_positive(f"{key}.{field}", getattr(self, field))
+        check_positive(f"{key}.{field}", getattr(self, field))
     for field in ("checkpoint_every_s", "segment_seconds"):
       value = getattr(self, field)
       if value is not None and not (math.isfinite(value) and value > 0):
         raise ConfigError(f"config key '{key}.{field}': must be a positive number of "
                           f"seconds, got {value}")
-    _check_positive(f"{key}.seed", self.seed, minimum=0)
+    check_positive(f"{key}.seed", self.seed, minimum=0)
     if self.devices != "all":
-      _check_positive(f"{key}.devices", self.devices)
+      check_positive(f"{key}.devices", self.devices)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -282,7 +283,7 @@ class CompareConfig:
       if not self.folds or len(set(self.folds)) < len(self.folds):
         raise ConfigError(f"config key '{key}.folds': distinct folds, at least one, or null")
       for i, fold in enumerate(self.folds):
-        _check_positive(f"{key}.folds[{i}]", fold, minimum=0)
+        check_positive(f"{key}.folds[{i}]", fold, minimum=0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -292,7 +293,7 @@ class LogRange:
   num: int = 8
 
   def validate(self, key):
-    _check_positive(f"{key}.num", self.num)
+    check_positive(f"{key}.num", self.num)
     if not (0 < self.min <= self.max and math.isfinite(self.max)):
       raise ConfigError(f"config key '{key}': needs 0 < min <= max, got min={self.min}, "
                         f"max={self.max}")
@@ -320,7 +321,7 @@ class SweepConfig:
 
   def validate(self, key):
     for i, m in enumerate(self.momenta):
-      _check_range(f"{key}.momenta[{i}]", m, 0.0, 1.0, open_high=True)
+      check_range(f"{key}.momenta[{i}]", m, 0.0, 1.0, open_high=True)
     if isinstance(self.learning_rates, tuple):
       if not self.learning_rates:
         raise ConfigError(f"config key '{key}.learning_rates': needs at least one value")
@@ -338,12 +339,12 @@ class SweepConfig:
       if not self.folds:
         raise ConfigError(f"config key '{key}.folds': needs at least one fold, or null")
       for i, fold in enumerate(self.folds):
-        _check_positive(f"{key}.folds[{i}]", fold, minimum=0)
+        check_positive(f"{key}.folds[{i}]", fold, minimum=0)
     if self.reference is not None and len(self.reference) != 2:
       raise ConfigError(f"config key '{key}.reference': expected [learning_rate, momentum], "
                         f"got {list(self.reference)}")
     if self.chunk_size is not None:
-      _check_positive(f"{key}.chunk_size", self.chunk_size)
+      check_positive(f"{key}.chunk_size", self.chunk_size)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -371,176 +372,12 @@ class ExperimentConfig:
                             f"(dataset.folds = {folds}), got {fold}")
 
 
-def _check_positive(key, value, minimum=1):
-  if value < minimum:
-    what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-    raise ConfigError(f"config key '{key}': must be {what}, got {value}")
-
-
-def _check_range(key, value, low, high, open_low=False, open_high=False):
-  below = value <= low if open_low else value < low
-  above = value >= high if open_high else value > high
-  if math.isnan(value) or below or above:
-    interval = f"{'(' if open_low else '['}{low}, {high}{')' if open_high else ']'}"
-    raise ConfigError(f"config key '{key}': must lie in {interval}, got {value}")
-
-
-def _type_name(tp) -> str:
-  origin = typing.get_origin(tp)
-  if origin is Literal:
-    return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
-  if origin in (Union, types.UnionType):
-    return " or ".join(_type_name(a) for a in typing.get_args(tp))
-  if origin is tuple:
-    return f"a list of {_type_name(typing.get_args(tp)[0])}"
-  if tp is type(None):
-    return "null"
-  if dataclasses.is_dataclass(tp):
-    return "a mapping with keys " + ", ".join(f.name for f in dataclasses.fields(tp))
-  return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[tp]
-
-
-def _convert(tp, value, key):
-  """Converts a YAML value to ``tp`` or raises a ConfigError naming ``key``."""
-  origin = typing.get_origin(tp)
-  if origin in (Union, types.UnionType):
-    options = [a for a in typing.get_args(tp) if a is not type(None)]
-    if len(options) == 1:  # Optional[X]: null, or X's own error for anything else
-      return None if value is None else _convert(options[0], value, key)
-    # A mapping is a section and a list a list: that option's own error names the key.
-    shaped = [o for o in options if (dataclasses.is_dataclass(o) and isinstance(value, dict))
-              or (typing.get_origin(o) is tuple and isinstance(value, list))]
-    if len(shaped) == 1:
-      return _convert(shaped[0], value, key)
-    for option in typing.get_args(tp):
-      try:
-        return _convert(option, value, key)
-      except ConfigError:
-        continue
-    raise ConfigError(f"config key '{key}': expected {_type_name(tp)}, got {value!r}")
-  if origin is Literal:
-    if value in typing.get_args(tp) and not isinstance(value, bool):
-      return value
-    raise ConfigError(f"config key '{key}': unknown value {value!r}; allowed: "
-                      + ", ".join(str(a) for a in typing.get_args(tp)))
-  if origin is tuple:
-    if not isinstance(value, list):
-      raise ConfigError(f"config key '{key}': expected {_type_name(tp)}, got {value!r}")
-    (item,) = typing.get_args(tp)[:1]
-    return tuple(_convert(item, v, f"{key}[{i}]") for i, v in enumerate(value))
-  if dataclasses.is_dataclass(tp):
-    return build(tp, value, key)
-  if tp is type(None):
-    if value is None:
-      return None
-  elif tp is bool:
-    if isinstance(value, bool):
-      return value
-  elif tp is int:
-    if isinstance(value, int) and not isinstance(value, bool):
-      return value
-  elif tp is float:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-      return float(value)
-    if isinstance(value, str) and _YAML11_FLOAT.fullmatch(value.strip()):
-      return float(value)  # PyYAML reads 1e-3 (no dot) as a string; it means a number
-  elif tp is str:
-    if isinstance(value, str):
-      return value
-  raise ConfigError(f"config key '{key}': expected {_type_name(tp)}, got {value!r}")
-
-
-def build(cls, data, key=""):
-  """Builds dataclass ``cls`` from a mapping, checking every key and value."""
-  where = f"config key '{key}'" if key else "config"
-  if data is None:
-    data = {}
-  if not isinstance(data, dict):
-    raise ConfigError(f"{where}: expected {_type_name(cls)}, got {data!r}")
-  hints = typing.get_type_hints(cls)
-  names = [f.name for f in dataclasses.fields(cls)]
-  for name in data:
-    if name not in names:
-      dotted = f"{key}.{name}" if key else str(name)
-      raise ConfigError(f"config key '{dotted}': unknown key; allowed: {', '.join(names)}")
-  values = {name: _convert(hints[name], data[name], f"{key}.{name}" if key else name)
-            for name in data}
-  config = cls(**values)
-  config.validate(key)
-  return config
-
-
 def load_yaml(path) -> dict:
-  path = pathlib.Path(path)
-  if not path.is_file():
-    raise ConfigError(f"config file '{path}': not found (expected a YAML file)")
-  try:
-    data = yaml.safe_load(path.read_text())
-  except yaml.YAMLError as error:
-    mark = getattr(error, "problem_mark", None)
-    line = f" line {mark.line + 1}" if mark is not None else ""
-    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-    raise ConfigError(f"config file '{path}'{line}: YAML syntax error: {problem}") from None
-  except UnicodeDecodeError:
-    raise ConfigError(f"config file '{path}': not a text file (expected YAML)") from None
-  if data is None:
-    return {}
-  if not isinstance(data, dict):
-    raise ConfigError(f"config file '{path}': expected a mapping of sections "
-                      f"({', '.join(f.name for f in dataclasses.fields(ExperimentConfig))})")
-  return data
-
-
-def apply_overrides(data: dict, overrides) -> dict:
-  """Applies ``KEY=VALUE`` strings (dotted keys, YAML values) to a config mapping."""
-  data = _deep_copy(data)
-  for override in overrides:
-    dotted, sep, raw = override.partition("=")
-    if not sep or not dotted:
-      raise ConfigError(f"--set '{override}': expected KEY=VALUE, e.g. train.epochs=5")
-    try:
-      value = yaml.safe_load(raw)
-    except yaml.YAMLError:
-      raise ConfigError(f"config key '{dotted}': --set value {raw!r} is not valid YAML") \
-          from None
-    node = data
-    parts = dotted.split(".")
-    for i, part in enumerate(parts[:-1]):
-      child = node.get(part)
-      if child is None:
-        child = node[part] = {}
-      if not isinstance(child, dict):
-        raise ConfigError(f"config key '{'.'.join(parts[:i + 1])}': is not a section, "
-                          f"cannot set '{dotted}'")
-      node = child
-    node[parts[-1]] = value
-  return data
-
-
-def _deep_copy(data):
-  if isinstance(data, dict):
-    return {k: _deep_copy(v) for k, v in data.items()}
-  if isinstance(data, list):
-    return [_deep_copy(v) for v in data]
-  return data
+  """Reads an experiment config file (sections: those of :class:`ExperimentConfig`)."""
+  return _load_yaml(path, ExperimentConfig)
 
 
 def load(path=None, overrides=()) -> ExperimentConfig:
   """Loads, overrides and validates a config; ``path=None`` is the default config."""
   data = load_yaml(DEFAULT_CONFIG if path is None else path)
   return build(ExperimentConfig, apply_overrides(data, overrides))
-
-
-def to_dict(config) -> dict:
-  """The resolved config as plain YAML-ready data."""
-  def plain(value):
-    if dataclasses.is_dataclass(value):
-      return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, tuple):
-      return [plain(v) for v in value]
-    return value
-  return plain(config)
-
-
-def dump(config) -> str:
-  return yaml.safe_dump(to_dict(config), sort_keys=False)

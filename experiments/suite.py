@@ -40,6 +40,7 @@ from experiments import (
 from experiments import config as config_lib
 from experiments import suite_report as report
 from experiments.config import ConfigError, LogRange, OptimizerConfig, ScheduleConfig
+from experiments.typed_yaml import check_positive, check_range
 
 TUNED = "tuned sgd"  # the label prefix of the tuned baseline
 TUNED_SCHEDULED = "tuned sgd + schedule"  # the second: a schedule and weight decay too
@@ -58,7 +59,7 @@ class WorkloadConfig:
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", self.name):
       raise ConfigError(f"config key '{key}.name': letters, digits, '_', '-', '.' only, "
                         f"got {self.name!r}")
-    config_lib._check_range(f"{key}.target", self.target, 0.0, 1.0, open_low=True)
+    check_range(f"{key}.target", self.target, 0.0, 1.0, open_low=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,10 +71,10 @@ class TuningConfig:
 
   def validate(self, key):
     for i, m in enumerate(self.momenta):
-      config_lib._check_range(f"{key}.momenta[{i}]", m, 0.0, 1.0, open_high=True)
+      check_range(f"{key}.momenta[{i}]", m, 0.0, 1.0, open_high=True)
     if not self.momenta or not self.seeds:
       raise ConfigError(f"config key '{key}': needs at least one momentum and one seed")
-    config_lib._check_range(f"{key}.validation_fraction", self.validation_fraction, 0.0,
+    check_range(f"{key}.validation_fraction", self.validation_fraction, 0.0,
                             0.5, open_low=True)
 
 
@@ -89,7 +90,7 @@ class ScheduledTuningConfig:
   weight_decay_mask: Literal["all", "kernels"] = "all"
 
   def validate(self, key):
-    config_lib._check_range(f"{key}.momentum", self.momentum, 0.0, 1.0, open_high=True)
+    check_range(f"{key}.momentum", self.momentum, 0.0, 1.0, open_high=True)
     if not self.weight_decays:
       raise ConfigError(f"config key '{key}.weight_decays': needs at least one value")
     for i, weight_decay in enumerate(self.weight_decays):
@@ -119,7 +120,7 @@ class SuiteConfig:
       if w.clean_twin is not None and w.clean_twin not in names:
         raise ConfigError(f"config key 'workloads[{i}].clean_twin': no workload named "
                           f"{w.clean_twin!r}")
-    config_lib._check_positive("eval_every", self.eval_every)
+    check_positive("eval_every", self.eval_every)
     if not self.max_ratio > 1:
       raise ConfigError(f"config key 'max_ratio': must be above 1, got {self.max_ratio}")
 
