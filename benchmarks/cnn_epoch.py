@@ -6,7 +6,7 @@ fold's 54,000 training images) and the LeNet-style CNN
 (``configs/mnist_cnn.yaml``: 5x5 convolutions of 6 and 16 channels; batch
 128; 60,000 images):
 
-A: the toolkit's epoch (``experiments.train``, the model as configured, its
+A: the toolkit's epoch (``experiments.training.train``, the model as configured, its
    convolutions in the formulation ``model.conv: auto`` picks for the backend),
    with its loss decomposition, per-step metrics and finiteness check.
 B: the minimal epoch a Flax user writes: ``nnx.Conv``, ``nnx.max_pool``,
@@ -36,7 +36,7 @@ from flax import nnx
 from benchmarks import epoch_overhead, timing
 from experiments import config as config_lib
 from experiments import models
-from experiments import train as train_lib
+from experiments.training import train as train_lib
 
 CASES = {"paper_cnn": ("configs/paper_mnist_grid.yaml", 54_000),
          "lenet_cnn": ("configs/mnist_cnn.yaml", 60_000)}
@@ -129,7 +129,7 @@ def measure(name: str, x, y, steps: int, repeats: int) -> dict:
           "epoch_tflop": flops * steps_per_epoch / 1e12}
 
 def _formulation() -> str:
-  from experiments import conv
+  from experiments.models import conv
   return conv.resolve("auto")
 
 def main(argv=None) -> dict:

@@ -1,6 +1,6 @@
 """An MNIST MLP epoch of the toolkit against a minimal scanned epoch, and a run's peak memory.
 
-A: the toolkit's epoch (``experiments.train``): the dual-process loss with its
+A: the toolkit's epoch (``experiments.training.train``): the dual-process loss with its
    entropy/divergence decomposition, per-step metrics and the finiteness
    check, one jitted ``lax.scan`` over a seeded shuffle of device-resident data.
 B: the minimal epoch written the same way: one jitted ``lax.scan`` of a plain
@@ -31,7 +31,7 @@ import dualprocess
 from benchmarks import timing
 from experiments import config as config_lib
 from experiments import data, models
-from experiments import train as train_lib
+from experiments.training import train as train_lib
 
 DEFAULT_MNIST = timing.ROOT.parent / "shared" / "data" / "mnist"
 

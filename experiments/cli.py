@@ -10,11 +10,12 @@ import pathlib
 import re
 import sys
 
-from experiments import checkpoint, data, outputs
 from experiments import config as config_lib
+from experiments import data, outputs
 from experiments.config import ConfigError
-from experiments.devices import maybe_initialize_distributed
-from experiments.stopping import StopRequested
+from experiments.training import checkpoint
+from experiments.training.devices import maybe_initialize_distributed
+from experiments.training.stopping import StopRequested
 
 EXIT_USAGE = 2
 EXIT_DIVERGED = 3

@@ -14,9 +14,11 @@ from __future__ import annotations
 import dataclasses
 import statistics
 
-from experiments import claim, cli, optimizers, outputs, plots, stopping
+from experiments import cli, outputs, plots
+from experiments.analysis import claim
 from experiments.config import ExperimentConfig
 from experiments.run import train_and_evaluate
+from experiments.training import optimizers, stopping
 
 PAIRED_TEST = ("paired t-test, two-sided, over the matched (fold, seed) runs: "
                "scipy.stats.ttest_rel(row, first row)")

@@ -49,7 +49,7 @@ class DatasetConfig:
   scale: Literal["unit", "symmetric"] = "unit"
   train_fraction: float = 1.0  # a stratified share of the training set, by split_seed
   # k-fold cross-validation of the training set: fold i validates on the i-th of
-  # k stratified parts and trains on the rest (experiments/splits.py).
+  # k stratified parts and trains on the rest (experiments/data/splits.py).
   folds: Optional[int] = None
   fold: int = 0
 
@@ -98,7 +98,7 @@ class ModelConfig:
   # with a = sqrt(5)). Biases of the last two: PyTorch's U(+-1/sqrt(fan_in)).
   init: Literal["default", "kaiming_uniform", "torch_default"] = "default"
   # cnn: how convolutions and pooling are computed; auto = im2col matmuls on the
-  # CPU, XLA's convolution on accelerators (experiments/conv.py).
+  # CPU, XLA's convolution on accelerators (experiments/models/conv.py).
   conv: Literal["auto", "xla", "im2col"] = "auto"
 
   def validate(self, key):
@@ -133,7 +133,7 @@ SCHEDULES = ("constant", "cosine", "warmup_cosine", "linear", "exponential")
 @dataclasses.dataclass(frozen=True)
 class ScheduleConfig:
   """The learning rate's shape over training, 1 at its peak; the optimizer's learning rate
-  scales it (so a sweep varies the peak under one shape). experiments/optimizers.py."""
+  scales it (so a sweep varies the peak under one shape). experiments/training/optimizers.py."""
 
   name: Literal[SCHEDULES] = "constant"
   # A linear warmup from 0 to the peak: steps, or a fraction of the run's steps

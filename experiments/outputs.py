@@ -76,7 +76,7 @@ def lock(out: pathlib.Path) -> None:
   """Takes the exclusive lock on ``out`` for this command, or raises ConfigError naming
   the holder (its pid, host and start, as it recorded them). A folder that cannot be
   written is refused here too, before anything is written."""
-  from experiments.devices import agree
+  from experiments.training.devices import agree
   problem = None
   if is_writer():
     try:

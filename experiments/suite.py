@@ -26,20 +26,12 @@ from typing import Literal, Optional
 
 import numpy as np
 
-from experiments import (
-    cli,
-    data,
-    multiseed,
-    optimizers,
-    outputs,
-    plots,
-    scoring,
-    stopping,
-    sweep,
-)
+from experiments import cli, data, outputs, plots, sweep
 from experiments import config as config_lib
-from experiments import suite_report as report
+from experiments.analysis import scoring
+from experiments.analysis import suite_report as report
 from experiments.config import ConfigError, LogRange, OptimizerConfig, ScheduleConfig
+from experiments.training import multiseed, optimizers, stopping
 from experiments.typed_yaml import check_positive, check_range
 
 TUNED = "tuned sgd"  # the label prefix of the tuned baseline

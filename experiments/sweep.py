@@ -9,7 +9,7 @@ non-finite and no other. With ``dataset.folds`` every cell trains once per
 fold (``sweep.folds``), each lane on its own training folds, validated on its
 own fold and tested on the whole test set. Writes ``sweep.json`` and
 ``landscape.png``, and with ``sweep.reference`` the claim that this cell is
-the best (``experiments/claim.py``) and ``grid.png``, the author's layout;
+the best (``experiments/analysis/claim.py``) and ``grid.png``, the author's layout;
 each finished chunk is kept in ``chunks/`` as it ends, so after a signal
 (SIGTERM, SIGINT; the sweep stops once the chunk in flight is done) a rerun
 with the same ``--out`` goes on from there.
@@ -31,14 +31,13 @@ import numpy as np
 import optax
 
 import dualprocess
-from experiments import claim, cli, data, models, optimizers, outputs, plots, splits, stopping
-from experiments import train as train_lib
+from experiments import cli, data, models, outputs, plots
+from experiments.analysis import claim
 from experiments.config import ConfigError, ExperimentConfig
-from experiments.devices import (
-  gather,
-  place,
-  select_devices,
-)
+from experiments.data import splits
+from experiments.training import optimizers, stopping
+from experiments.training import train as train_lib
+from experiments.training.devices import gather, place, select_devices
 
 
 class Cell(NamedTuple):

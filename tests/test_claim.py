@@ -3,7 +3,7 @@
 import pytest
 from scipy import stats
 
-from experiments import claim
+from experiments.analysis import claim
 
 
 def cell(lr, m, folds):

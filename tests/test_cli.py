@@ -15,7 +15,8 @@ import subprocess
 
 import pytest
 
-from experiments import checkpoint, cli, outputs, run
+from experiments import cli, outputs, run
+from experiments.training import checkpoint
 
 TINY = ["--set", "dataset.limit_train=320", "--set", "model.hidden_sizes=[16]",
         "--set", "train.epochs=8", "--set", "train.batch_size=32",

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from experiments import conv
+from experiments.models import conv
 
 # Every (dims, kernel, stride, padding, in, out, pool) the shipped configs use:
 # the author's CNN, the LeNet-style CNN, MNIST-1D's ConvBase, the digits CNN,

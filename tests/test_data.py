@@ -8,8 +8,9 @@ import struct
 import numpy as np
 import pytest
 
-from experiments import data, idx
+from experiments import data
 from experiments.config import ConfigError, DatasetConfig
+from experiments.data import idx
 
 
 def test_digits_split_is_stratified_scaled_and_fixed_by_seed():

@@ -5,7 +5,8 @@ import dataclasses
 import pytest
 
 from experiments import config as config_lib
-from experiments import data, multiseed, run
+from experiments import data, run
+from experiments.training import multiseed
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,8 @@
 import pytest
 
 import dualprocess as dp
-from experiments import optimizers
 from experiments.config import OptimizerConfig
+from experiments.training import optimizers
 
 
 def test_dual_process_without_numbers_is_the_derived_pair():

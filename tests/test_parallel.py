@@ -12,7 +12,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = r"""
 import dataclasses, json
 import jax, numpy as np
-from experiments import config as config_lib, data, models, run, sweep, train as train_lib
+from experiments import config as config_lib, data, models, run, sweep
+from experiments.training import train as train_lib
 import optax
 
 assert len(jax.devices()) == 4, jax.devices()

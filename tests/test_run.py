@@ -237,7 +237,7 @@ def plan_lengths(plan, total):
 
 
 def test_segments_last_about_the_target_time_and_end_at_epochs_and_checkpoints():
-  from experiments.segments import SegmentPlan
+  from experiments.training.segments import SegmentPlan
   # The first epoch: a divisor of it up to 50 steps (39 of MNIST's 468, batch 128).
   plan = SegmentPlan(468, 2 * 468, target_s=1.0)
   assert plan.next_length(0) == 39 and not plan.fixed

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from experiments import scoring
+from experiments.analysis import scoring
 
 INF = math.inf
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from experiments import splits
 from experiments.config import DatasetConfig
+from experiments.data import splits
 
 # Unbalanced classes whose sizes are not multiples of the fold count.
 LABELS = np.repeat(np.arange(4), [103, 57, 81, 60]).astype(np.int32)

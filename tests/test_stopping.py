@@ -16,8 +16,8 @@ import time
 import pytest
 import yaml
 
-from experiments import checkpoint as checkpoint_lib
 from experiments import compare, run, sweep
+from experiments.training import checkpoint as checkpoint_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--set", "dataset.limit_train=320", "--set", "model.hidden_sizes=[16]",

@@ -8,7 +8,9 @@ import pytest
 import yaml
 
 from experiments import config as config_lib
-from experiments import data, multiseed, scoring, suite, sweep
+from experiments import data, suite, sweep
+from experiments.analysis import scoring
+from experiments.training import multiseed
 
 QUICK = "configs/suite_quick.yaml"
 TIMINGS = ("wall_time_s", "compute_time_s", "train_seconds", "time_to_target_s",

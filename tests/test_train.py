@@ -3,7 +3,7 @@
 import jax
 import numpy as np
 
-from experiments import train as train_lib
+from experiments.training import train as train_lib
 
 
 def key_bits(key):

@@ -3,6 +3,7 @@
 Input shapes come from the dataset: ``[H, W, 1]`` images or ``[L, 1]`` signals.
 Every model is called as ``model(x, dropout_key=None)``; the key is the step's
 dropout randomness in training and ``None`` (no dropout) in evaluation.
+Convolutions are computed by ``experiments/models/conv.py``, by backend.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from experiments import conv
 from experiments.config import ModelConfig
+from experiments.models import conv
 
 ACTIVATIONS = {"relu": jax.nn.relu, "tanh": jnp.tanh, "gelu": jax.nn.gelu,
                "sigmoid": jax.nn.sigmoid}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import statistics
 
-from experiments import scoring
+from experiments.analysis import scoring
 
 
 def _steps(run) -> float:

@@ -16,7 +16,8 @@ Images are scaled to [0, 1] (``scale: symmetric``: [-1, 1]) and keep their
 ``[H, W, 1]`` shape. ``train_fraction`` keeps a stratified share of the
 training set. With ``label_noise: p`` a fraction ``p`` of the training labels
 is replaced by a different class, chosen uniformly (test labels stay clean).
-Folds of the training set are chosen per run (``experiments/splits.py``).
+Folds of the training set are chosen per run (``experiments/data/splits.py``);
+IDX files are read by ``experiments/data/idx.py``.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from experiments import idx, splits
 from experiments.config import ConfigError, DatasetConfig
+from experiments.data import idx, splits
 
 FASHION_MNIST_PATH = "/usr/share/datasets/fashion-mnist"
 FASHION_MNIST_PACKAGE = "dataset-fashion-mnist"

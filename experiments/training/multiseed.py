@@ -16,9 +16,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments import data, models, optimizers, splits
-from experiments import train as train_lib
+from experiments import data, models
 from experiments.config import ExperimentConfig
+from experiments.data import splits
+from experiments.training import optimizers
+from experiments.training import train as train_lib
 
 
 def stacked_states(config: ExperimentConfig, dataset: data.Dataset, seeds, tx):
