@@ -150,9 +150,12 @@ def performance_profile(profile: dict, path, title: str = "") -> None:
   """rho(tau) per optimizer on a log tau axis (AlgoPerf's performance profile)."""
   fig, ax = plt.subplots(figsize=(8, 4.5))
   taus = profile["taus"]
-  for name, entry in profile["optimizers"].items():
+  # More optimizers than the default cycle's 10 colors: every line its own color and dash.
+  colors = plt.get_cmap("tab20")(np.linspace(0, 1, max(1, len(profile["optimizers"]))))
+  for i, (name, entry) in enumerate(profile["optimizers"].items()):
     if entry["rho"]:
-      ax.step(taus, entry["rho"], where="post", label=f"{name} ({entry['score']:.3f})")
+      ax.step(taus, entry["rho"], where="post", color=colors[i], ls=("-", "--", "-.", ":")[i % 4],
+              lw=1.6, label=f"{name} ({entry['score']:.3f})")
   ax.set_xscale("log")
   ax.set_xticks([1, 1.5, 2, 3, 4], ["1", "1.5", "2", "3", "4"])
   ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())

@@ -104,8 +104,9 @@ workloads:
   [workload] = result["workloads"]
   assert workload["name"] == "digits" and workload["groups"] == 2  # reported and tuned
   assert workload["tuning_s"] > 0 and workload["training_s"] > 0
+  assert workload["scheduled_tuning_s"] == 0  # this config has no second baseline
   assert result["tuning_and_training_s"] == pytest.approx(
-      workload["tuning_s"] + workload["training_s"])
+      workload["tuning_s"] + workload["scheduled_tuning_s"] + workload["training_s"])
   assert result["peak_rss_mib"] > 100 and result["seeds"] == [0]
   assert len(result["load_average_before"]) == 3 and result["cpu_count"] >= 1
 

@@ -6,10 +6,11 @@ import statistics
 
 import pytest
 import yaml
+from scipy import stats
 
 from experiments import config as config_lib
 from experiments import data, suite, sweep
-from experiments.analysis import scoring
+from experiments.analysis import scoring, suite_report
 from experiments.training import multiseed
 
 QUICK = "configs/suite_quick.yaml"
@@ -102,6 +103,28 @@ def test_the_verdict_is_computed_from_the_cells(finished):
     assert verdict["noise_drop_from_clean_twin"]["digits_mlp_noise40"] == pytest.approx(
         clean["test_accuracy"] - noisy["test_accuracy"])
     assert 0 <= document["profile"]["optimizers"][optimizer]["score"] <= 1
+
+
+def test_every_optimizer_is_paired_by_seed_with_the_first(finished):
+  document = json.loads((finished / "suite.json").read_text())
+  markdown = (finished / "suite.md").read_text()
+  assert "## Paired by seed" in markdown and "scipy.stats.ttest_rel" in markdown
+  for workload in document["workloads"]:
+    first, *others = workload["rows"]
+    for row in others:
+      mine, theirs = row["per_seed_test_accuracy"], first["per_seed_test_accuracy"]
+      paired = suite_report.paired_difference(row, first)
+      differences = [a - b for a, b in zip(mine, theirs, strict=True)]
+      assert paired["pairs"] == 2
+      assert paired["mean"] == pytest.approx(statistics.fmean(differences))
+      assert paired["std"] == pytest.approx(statistics.pstdev(differences))
+      if len(set(differences)) > 1:
+        assert paired["p_value"] == pytest.approx(stats.ttest_rel(mine, theirs).pvalue)
+      cell = (f"{100 * paired['mean']:+.2f} ± {100 * paired['std']:.2f} "
+              f"(p {format(paired['p_value'], '.2g')})")
+      line = next(x for x in markdown.split("## Paired by seed")[1].splitlines()
+                  if x.startswith(f"| {row['optimizer']} |"))
+      assert cell in line
 
 
 def test_an_interrupted_suite_resumes_to_the_same_result(finished, tmp_path, monkeypatch,

@@ -12,7 +12,10 @@ from __future__ import annotations
 import math
 import statistics
 
-from experiments.analysis import scoring
+from experiments.analysis import claim, scoring
+
+PAIRED_TEST = ("paired t-test, two-sided, over seeds: scipy.stats.ttest_rel(row, first "
+               "optimizer)")
 
 
 def _steps(run) -> float:
@@ -152,6 +155,42 @@ def accuracy_table(document: dict) -> str:
   return "\n".join(lines) + "\n"
 
 
+def paired_difference(row: dict, first: dict) -> dict:
+  """``row`` minus ``first`` in final test accuracy, paired by seed: the mean and std (over
+  seeds) of the differences and the paired t-test's p-value (None below two pairs)."""
+  pairs = [(a, b) for a, b in zip(row["per_seed_test_accuracy"],
+                                  first["per_seed_test_accuracy"], strict=True)
+           if a is not None and b is not None]
+  differences = [a - b for a, b in pairs]
+  mine, theirs = [a for a, _ in pairs], [b for _, b in pairs]
+  return {"pairs": len(pairs),
+          "mean": statistics.fmean(differences) if differences else None,
+          "std": statistics.pstdev(differences) if differences else None,
+          "p_value": claim.paired_p_value(mine, theirs) if pairs else None}
+
+
+def paired_table(document: dict) -> str:
+  """Every optimizer against the first configured one, workload by workload."""
+  workloads = document["workloads"]
+  first = workloads[0]["rows"][0]["optimizer"]
+  names = list(dict.fromkeys(r["optimizer"] for w in workloads for r in w["rows"]))
+  lines = ["| optimizer | " + " | ".join(w["name"] for w in workloads) + " |",
+           "|---|" + "---|" * len(workloads)]
+  for name in names[1:]:
+    cells = []
+    for workload in workloads:
+      rows = {r["optimizer"]: r for r in workload["rows"]}
+      if name not in rows or first not in rows:
+        cells.append("n/a")
+        continue
+      paired = paired_difference(rows[name], rows[first])
+      cells.append("n/a" if paired["mean"] is None else
+                   f"{_points(paired['mean']):+.2f} ± {_points(paired['std']):.2f} "
+                   f"(p {_fmt(paired['p_value'], '.2g')})")
+    lines.append(f"| {name} | " + " | ".join(cells) + " |")
+  return "\n".join(lines) + "\n"
+
+
 def verdict_table(document: dict, tuned_name: str = None) -> str:
   """The verdict against one tuned baseline (default: the first)."""
   tuned_name = tuned_name or document["tuned_baseline"]
@@ -190,6 +229,12 @@ def markdown(document: dict) -> str:
     parts += [f"Against {baseline}:", "", verdict_table(document, baseline)]
   parts += ["## Final test accuracy", "", "Mean over seeds; ✓: the median seed reached the "
             "workload's target during training.", "", accuracy_table(document)]
+  if document["workloads"]:
+    first = document["workloads"][0]["rows"][0]["optimizer"]
+    parts += ["## Paired by seed", "", f"Each optimizer minus {first}: the mean over seeds "
+              "of the difference in final test accuracy (points), its std over seeds, and "
+              f"the p-value of a {PAIRED_TEST}. The seeds share their data order and "
+              "initialization across optimizers.", "", paired_table(document)]
   for skipped in document["skipped"]:
     parts.append(f"Skipped {skipped['name']}: {skipped['reason']}\n")
   parts.append("## Workloads\n")
