@@ -288,16 +288,47 @@ def run_suite(suite: SuiteConfig, workloads: dict, out: pathlib.Path, say=print,
                   wall_time_s=time.perf_counter() - tic,
                   compute_time_s=report.compute_time(results))
   outputs.write_json(out / "suite.json", document)
+  write_report(document, out)
+  return document
+
+
+def write_report(document: dict, out: pathlib.Path) -> None:
+  """``suite.md``, ``profile.png`` and ``accuracy.png`` from a suite's document."""
   outputs.write_text(out / "suite.md", report.markdown(document))
   plots.performance_profile(document["profile"], out / "profile.png",
                             title=f"performance profile, {document['num_workloads']} workloads")
   plots.suite_accuracy(document["workloads"], out / "accuracy.png")
+
+
+def rewrite_report(out) -> dict:
+  """Writes a finished suite's report again from its ``suite.json``, with this version's
+  report code (``--report-only``); nothing is trained and ``suite.json`` is unchanged."""
+  if out is None:
+    raise ConfigError("--report-only: needs --out, the folder of a finished suite")
+  out = pathlib.Path(out)
+  if not (out / "suite.json").is_file():
+    raise ConfigError(f"output folder '{out}': holds no suite.json; --report-only re-writes "
+                      "the report of a finished suite")
+  outputs.lock(out)
+  try:
+    document = outputs.read_json(out / "suite.json")
+  except ValueError:
+    raise ConfigError(f"file '{out / 'suite.json'}': not valid JSON") from None
+  write_report(document, out)
   return document
 
 
 def main(argv=None) -> int:
-  args = cli.parser_for("python -m experiments.suite", __doc__).parse_args(argv)
+  parser = cli.parser_for("python -m experiments.suite", __doc__)
+  parser.add_argument("--report-only", action="store_true",
+                      help="write suite.md and the plots of the finished suite in --out "
+                      "again from its suite.json, with this version's report; trains nothing")
+  args = parser.parse_args(argv)
   with cli.exit_codes(), stopping.GracefulStop() as stop:
+    if args.report_only:
+      rewrite_report(args.out)
+      print(f"report written to {args.out}")
+      return 0
     if args.config is None:
       raise ConfigError("a suite config is required, e.g. configs/suite_quick.yaml")
     suite, workloads = load_suite(args.config, args.overrides)

@@ -2,6 +2,7 @@
 
 import json
 import math
+import shutil
 import statistics
 
 import pytest
@@ -125,6 +126,26 @@ def test_every_optimizer_is_paired_by_seed_with_the_first(finished):
       line = next(x for x in markdown.split("## Paired by seed")[1].splitlines()
                   if x.startswith(f"| {row['optimizer']} |"))
       assert cell in line
+
+
+def test_report_only_writes_the_same_report_again_and_trains_nothing(finished, tmp_path,
+                                                                    monkeypatch, capsys):
+  copy = tmp_path / "finished"
+  shutil.copytree(finished, copy, ignore=shutil.ignore_patterns(".lock"))
+  for name in ("suite.md", "profile.png", "accuracy.png"):
+    (copy / name).unlink()
+  monkeypatch.setattr(suite, "run_suite", lambda *a, **k: pytest.fail("it trained"))
+  assert suite.main(["--out", str(copy), "--report-only"]) == 0
+  assert (copy / "suite.md").read_text() == (finished / "suite.md").read_text()
+  assert (copy / "suite.json").read_text() == (finished / "suite.json").read_text()
+  assert (copy / "profile.png").stat().st_size > 0 and (copy / "accuracy.png").stat().st_size > 0
+  capsys.readouterr()
+  for out, fragment in ((tmp_path, "holds no suite.json"), (None, "needs --out")):
+    with pytest.raises(SystemExit) as exited:
+      suite.main(["--report-only"] + (["--out", str(out)] if out else []))
+    assert exited.value.code == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert fragment in line
 
 
 def test_an_interrupted_suite_resumes_to_the_same_result(finished, tmp_path, monkeypatch,
