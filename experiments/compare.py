@@ -78,10 +78,7 @@ def paired_difference(runs: list[dict], reference_runs: list[dict]) -> dict:
   theirs = {key(r): r["test_accuracy"] for r in reference_runs if r["status"] == "ok"}
   pairs = [(r["test_accuracy"], theirs[key(r)]) for r in runs
            if r["status"] == "ok" and key(r) in theirs]
-  mine, reference = [a for a, _ in pairs], [b for _, b in pairs]
-  return {"pairs": len(pairs), "test": PAIRED_TEST,
-          "mean_difference": (statistics.fmean(a - b for a, b in pairs) if pairs else None),
-          "p_value": claim.paired_p_value(mine, reference) if pairs else None}
+  return {**claim.paired_difference(pairs), "test": PAIRED_TEST}
 
 
 def markdown_table(rows: list[dict]) -> str:

@@ -1,5 +1,7 @@
 """The claim computation against hand-made grids whose answers are known."""
 
+import statistics
+
 import pytest
 from scipy import stats
 
@@ -73,3 +75,16 @@ def test_paired_p_value_is_scipys_with_defined_edge_cases():
   assert claim.paired_p_value([0.9, 0.8], [0.9, 0.8]) == 1.0  # no difference at all
   assert claim.paired_p_value([0.5, 0.75], [0.25, 0.5]) == 0.0  # the same shift on every pair
   assert claim.paired_p_value([0.5, 0.75], [0.25, 0.5], alternative="less") == 1.0
+
+
+def test_paired_difference_of_hand_made_pairs():
+  pairs = [(0.9, 0.8), (0.7, 0.7), (0.5, 0.2)]
+  paired = claim.paired_difference(pairs)
+  assert paired["pairs"] == 3
+  assert paired["mean_difference"] == pytest.approx(0.4 / 3)
+  assert paired["std_difference"] == pytest.approx(statistics.pstdev([0.1, 0.0, 0.3]))
+  expected = stats.ttest_rel([0.9, 0.7, 0.5], [0.8, 0.7, 0.2]).pvalue
+  assert paired["p_value"] == pytest.approx(expected)
+  assert claim.paired_difference([]) == {"pairs": 0, "mean_difference": None,
+                                         "std_difference": None, "p_value": None}
+  assert claim.paired_difference([(0.6, 0.5)])["p_value"] is None

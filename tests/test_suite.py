@@ -117,11 +117,11 @@ def test_every_optimizer_is_paired_by_seed_with_the_first(finished):
       paired = suite_report.paired_difference(row, first)
       differences = [a - b for a, b in zip(mine, theirs, strict=True)]
       assert paired["pairs"] == 2
-      assert paired["mean"] == pytest.approx(statistics.fmean(differences))
-      assert paired["std"] == pytest.approx(statistics.pstdev(differences))
+      assert paired["mean_difference"] == pytest.approx(statistics.fmean(differences))
+      assert paired["std_difference"] == pytest.approx(statistics.pstdev(differences))
       if len(set(differences)) > 1:
         assert paired["p_value"] == pytest.approx(stats.ttest_rel(mine, theirs).pvalue)
-      cell = (f"{100 * paired['mean']:+.2f} ± {100 * paired['std']:.2f} "
+      cell = (f"{100 * paired['mean_difference']:+.2f} ± {100 * paired['std_difference']:.2f} "
               f"(p {format(paired['p_value'], '.2g')})")
       line = next(x for x in markdown.split("## Paired by seed")[1].splitlines()
                   if x.startswith(f"| {row['optimizer']} |"))

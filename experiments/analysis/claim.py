@@ -61,6 +61,16 @@ def paired_p_value(a: Sequence[float], b: Sequence[float],
     return float(stats.ttest_rel(a, b, alternative=alternative).pvalue)
 
 
+def paired_difference(pairs: Sequence[tuple[float, float]]) -> dict:
+  """``a - b`` over matched ``(a, b)`` pairs: how many, the mean and the (population) std
+  of the differences, and the two-sided paired t-test's p-value (None below 2 pairs)."""
+  differences = [a - b for a, b in pairs]
+  return {"pairs": len(pairs),
+          "mean_difference": statistics.fmean(differences) if differences else None,
+          "std_difference": statistics.pstdev(differences) if differences else None,
+          "p_value": paired_p_value([a for a, _ in pairs], [b for _, b in pairs])}
+
+
 def p_value_below(cell: Sequence[float], best: Sequence[float]) -> float | None:
   """p-value of "``cell`` is below ``best``", paired by fold; None with fewer than 2 folds."""
   return paired_p_value(cell, best, alternative="less")

@@ -134,61 +134,53 @@ def workload_table(workload: dict, tuned_names: list[str]) -> str:
   return "\n".join(lines) + "\n"
 
 
-def accuracy_table(document: dict) -> str:
-  """Final test accuracy (mean over seeds) of every optimizer on every workload, the
-  targets above; a check mark where the median seed reached the target."""
+def _optimizer_table(document: dict, cell, skip_first: bool = False,
+                     extra_rows: tuple = ()) -> str:
+  """Rows: optimizers (by label, in their first workload's order); columns: workloads;
+  ``cell(row, rows)`` formats one workload's row of that optimizer (None where it has none)
+  given all of that workload's rows by optimizer."""
   workloads = document["workloads"]
   names = list(dict.fromkeys(r["optimizer"] for w in workloads for r in w["rows"]))
   lines = ["| optimizer | " + " | ".join(w["name"] for w in workloads) + " |",
-           "|---|" + "---|" * len(workloads),
-           "| *target* | " + " | ".join(f"*{w['target']:g}*" for w in workloads) + " |"]
-  for name in names:
-    cells = []
-    for workload in workloads:
-      row = next((r for r in workload["rows"] if r["optimizer"] == name), None)
-      if row is None or row["test_accuracy"] is None:
-        cells.append("n/a")
-        continue
-      cells.append(f"{row['test_accuracy']:.4f}"
-                   + (" ✓" if row["median_steps_to_target"] is not None else ""))
-    lines.append(f"| {name} | " + " | ".join(cells) + " |")
+           "|---|" + "---|" * len(workloads), *extra_rows]
+  by_workload = [{r["optimizer"]: r for r in w["rows"]} for w in workloads]
+  for name in names[1:] if skip_first else names:
+    lines.append(f"| {name} | " + " | ".join(cell(rows.get(name), rows) for rows in by_workload)
+                 + " |")
   return "\n".join(lines) + "\n"
 
 
+def accuracy_table(document: dict) -> str:
+  """Final test accuracy (mean over seeds) of every optimizer on every workload, the
+  targets above; a check mark where the median seed reached the target."""
+  def cell(row, rows):
+    if row is None or row["test_accuracy"] is None:
+      return "n/a"
+    return f"{row['test_accuracy']:.4f}" + (" ✓" if row["median_steps_to_target"] is not None
+                                             else "")
+  targets = "| *target* | " + " | ".join(f"*{w['target']:g}*" for w in document["workloads"])
+  return _optimizer_table(document, cell, extra_rows=(targets + " |",))
+
+
 def paired_difference(row: dict, first: dict) -> dict:
-  """``row`` minus ``first`` in final test accuracy, paired by seed: the mean and std (over
-  seeds) of the differences and the paired t-test's p-value (None below two pairs)."""
-  pairs = [(a, b) for a, b in zip(row["per_seed_test_accuracy"],
-                                  first["per_seed_test_accuracy"], strict=True)
-           if a is not None and b is not None]
-  differences = [a - b for a, b in pairs]
-  mine, theirs = [a for a, _ in pairs], [b for _, b in pairs]
-  return {"pairs": len(pairs),
-          "mean": statistics.fmean(differences) if differences else None,
-          "std": statistics.pstdev(differences) if differences else None,
-          "p_value": claim.paired_p_value(mine, theirs) if pairs else None}
+  """``row`` minus ``first`` in final test accuracy, paired by seed (``claim``'s)."""
+  return claim.paired_difference([
+      (a, b) for a, b in zip(row["per_seed_test_accuracy"], first["per_seed_test_accuracy"],
+                             strict=True) if a is not None and b is not None])
 
 
 def paired_table(document: dict) -> str:
   """Every optimizer against the first configured one, workload by workload."""
-  workloads = document["workloads"]
-  first = workloads[0]["rows"][0]["optimizer"]
-  names = list(dict.fromkeys(r["optimizer"] for w in workloads for r in w["rows"]))
-  lines = ["| optimizer | " + " | ".join(w["name"] for w in workloads) + " |",
-           "|---|" + "---|" * len(workloads)]
-  for name in names[1:]:
-    cells = []
-    for workload in workloads:
-      rows = {r["optimizer"]: r for r in workload["rows"]}
-      if name not in rows or first not in rows:
-        cells.append("n/a")
-        continue
-      paired = paired_difference(rows[name], rows[first])
-      cells.append("n/a" if paired["mean"] is None else
-                   f"{_points(paired['mean']):+.2f} ± {_points(paired['std']):.2f} "
-                   f"(p {_fmt(paired['p_value'], '.2g')})")
-    lines.append(f"| {name} | " + " | ".join(cells) + " |")
-  return "\n".join(lines) + "\n"
+  first = document["workloads"][0]["rows"][0]["optimizer"]
+  def cell(row, rows):
+    if row is None or first not in rows:
+      return "n/a"
+    paired = paired_difference(row, rows[first])
+    if paired["mean_difference"] is None:
+      return "n/a"
+    return (f"{_points(paired['mean_difference']):+.2f} ± "
+            f"{_points(paired['std_difference']):.2f} (p {_fmt(paired['p_value'], '.2g')})")
+  return _optimizer_table(document, cell, skip_first=True)
 
 
 def verdict_table(document: dict, tuned_name: str = None) -> str:
