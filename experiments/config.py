@@ -61,7 +61,7 @@ class DatasetConfig:
       raise ConfigError(f"config key '{key}.path': only allowed for datasets 'mnist' and "
                         f"'fashion_mnist', not '{self.name}'")
     check_range(f"{key}.test_fraction", self.test_fraction, 0.0, 1.0, open_low=True,
-                 open_high=True)
+                open_high=True)
     check_positive(f"{key}.num_samples", self.num_samples, minimum=20)
     if self.limit_train is not None:
       check_positive(f"{key}.limit_train", self.limit_train)

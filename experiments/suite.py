@@ -67,7 +67,7 @@ class TuningConfig:
     if not self.momenta or not self.seeds:
       raise ConfigError(f"config key '{key}': needs at least one momentum and one seed")
     check_range(f"{key}.validation_fraction", self.validation_fraction, 0.0,
-                            0.5, open_low=True)
+                0.5, open_low=True)
 
 
 @dataclasses.dataclass(frozen=True)
