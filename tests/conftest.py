@@ -9,16 +9,17 @@ folder, so that no worker reads an entry another is still writing.
 """
 
 import os
+import shutil
 import tempfile
 
 from hypothesis import settings
 
+# The folder this process made (and removes at the end); None where it was inherited.
+_CREATED = (None if os.environ.get("JAX_COMPILATION_CACHE_DIR")
+            else tempfile.mkdtemp(prefix="jax-cache-"))
+_BASE = _CREATED or os.environ["JAX_COMPILATION_CACHE_DIR"]
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER")
-if _WORKER:
-  _base = os.environ.get("JAX_COMPILATION_CACHE_DIR") or tempfile.mkdtemp(prefix="jax-cache-")
-  os.environ["JAX_COMPILATION_CACHE_DIR"] = os.path.join(_base, _WORKER)
-else:
-  os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="jax-cache-"))
+os.environ["JAX_COMPILATION_CACHE_DIR"] = os.path.join(_BASE, _WORKER) if _WORKER else _BASE
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
@@ -34,3 +35,10 @@ def pytest_xdist_auto_num_workers(config):
   """
   del config
   return max(2, min(4, len(os.sched_getaffinity(0))))
+
+
+def pytest_sessionfinish(session, exitstatus):
+  """Removes the cache folder this process made (the controller's holds its workers')."""
+  del session, exitstatus
+  if _CREATED:
+    shutil.rmtree(_CREATED, ignore_errors=True)
