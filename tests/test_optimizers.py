@@ -161,3 +161,20 @@ def test_labels_show_the_whole_pipeline():
            "schedule": {"name": "warmup_cosine", "warmup_fraction": 0.1}}
   label = optimizers.resolve(config_lib.build(OptimizerConfig, entry, "optimizer")).label
   assert label == "sgd(lr=0.1, m=0.9) + warmup_cosine warmup 0.1 + wd 0.0005 (kernels) + clip 1"
+
+
+@pytest.mark.parametrize("links", [{}, {"clip_norm": 1.0}, {"weight_decay": 1e-3},
+                                   {"clip_norm": 1.0, "weight_decay": 1e-3}])
+def test_schedule_free_is_evaluated_at_its_average_bare_or_chained(links):
+  config = config_lib.build(OptimizerConfig, {"name": "schedule_free_sgd", **links}, "optimizer")
+  tx = optimizers.create(config, 10)
+  params = {"w": jnp.array([1.0, -2.0])}
+  state = tx.init(params)
+  for step in range(3):
+    updates, state = tx.update({"w": jnp.array([0.5, step - 1.0])}, state, params)
+    params = optax.apply_updates(params, updates)
+  inner = state[-1] if links else state
+  expected = optax.contrib.schedule_free_eval_params(inner, params)
+  evaluated = optimizers.evaluation_params(config, state, params)
+  np.testing.assert_array_equal(evaluated["w"], expected["w"])
+  assert not np.array_equal(evaluated["w"], params["w"])  # the average, not the iterate

@@ -175,6 +175,8 @@ def create(config: OptimizerConfig, total_steps: int) -> optax.GradientTransform
 def evaluation_params(config: OptimizerConfig, opt_state, params):
   """The parameters to evaluate: schedule-free methods are judged at their average."""
   if config.name == "schedule_free_sgd":
-    chained = config.clip_norm is not None or bool(config.weight_decay)
-    return contrib.schedule_free_eval_params(opt_state[-1] if chained else opt_state, params)
+    # Bare, or the last link of the chain that ``around`` built: read from the state itself.
+    if not isinstance(opt_state, contrib.ScheduleFreeState):
+      opt_state = opt_state[-1]
+    return contrib.schedule_free_eval_params(opt_state, params)
   return params
