@@ -143,21 +143,12 @@ def is_writer() -> bool:
 
 def write_text(path: pathlib.Path, text: str) -> None:
   """Writes via a temporary file and a rename, so a reader never sees half a file."""
-  if not is_writer():
-    return
-  path = pathlib.Path(path)
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-  try:
-    os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's files are private; results are not
-    with os.fdopen(fd, "w") as f:
+  def write(tmp):
+    with open(tmp, "w") as f:
       f.write(text)
       f.flush()
       os.fsync(f.fileno())
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
-    raise
+  write_file(path, write)
 
 
 def _umask() -> int:
@@ -175,7 +166,7 @@ def write_file(path, write) -> None:
   os.close(fd)
   try:
     write(tmp)
-    os.chmod(tmp, 0o666 & ~_umask())
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's files are private; results are not
     os.replace(tmp, path)
   except BaseException:
     if os.path.exists(tmp):
