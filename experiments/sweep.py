@@ -85,11 +85,12 @@ def injected_optimizer(config: ExperimentConfig, total_steps: int
                        ) -> optax.GradientTransformation:
   """dual_process with its peak learning rate and momentum as state, so each cell carries
   its own, inside the config's pipeline (schedule shape, weight decay, clipping), which
-  every cell shares. Without those keys it is ``dual_process`` itself."""
+  every cell shares, as is ``nesterov``. Without those keys it is ``dual_process`` itself."""
   shape = optimizers.schedule_shape(config.optimizer.schedule, total_steps)
 
   def pipeline(learning_rate, momentum):
-    update = dualprocess.dual_process(optimizers.scaled(learning_rate, shape), momentum)
+    update = dualprocess.dual_process(optimizers.scaled(learning_rate, shape), momentum,
+                                      nesterov=config.optimizer.nesterov)
     return optimizers.around(config.optimizer, update)
 
   return optax.inject_hyperparams(pipeline)(learning_rate=1.0, momentum=0.0)

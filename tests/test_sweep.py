@@ -157,3 +157,18 @@ def test_cells_under_a_shared_schedule_equal_plain_runs_with_that_peak(tmp_path)
     summary = run.train_and_evaluate(plain, dataset, progress=False)
     assert result["test_accuracy"] == pytest.approx(summary["test_accuracy"], abs=1e-6)
   assert results[0]["test_accuracy"] != results[1]["test_accuracy"]  # the peak matters
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_the_injected_optimizer_is_the_configs_dual_process_per_cell(nesterov):
+  config = config_lib.load(None, [f"optimizer.nesterov={str(nesterov).lower()}"])
+  tx = sweep.injected_optimizer(config, total_steps=10)
+  plain = dualprocess.dual_process(0.1, 0.9, nesterov=nesterov)
+  params = {"w": jax.numpy.array([1.0, -2.0])}
+  state, plain_state = tx.init(params), plain.init(params)
+  state.hyperparams["learning_rate"], state.hyperparams["momentum"] = 0.1, 0.9
+  for step in range(3):
+    grads = {"w": jax.numpy.array([0.5, step - 1.0])}
+    updates, state = tx.update(grads, state, params)
+    expected, plain_state = plain.update(grads, plain_state, params)
+    np.testing.assert_allclose(updates["w"], expected["w"], rtol=1e-6)
