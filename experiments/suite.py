@@ -210,6 +210,17 @@ def scheduled_optimizer(result: dict, scheduled: ScheduledTuningConfig) -> Optim
                          label=f"{TUNED_SCHEDULED} ({lr:.3g}, {m:g}, wd {wd:g})")
 
 
+def _kept_or_timed(cells: outputs.ResultStore, key: str, compute) -> dict:
+  """The result kept under ``key``, or ``compute()``'s, timed (``wall_time_s``) and kept."""
+  result = cells.get(key)
+  if result is None:
+    tic = time.perf_counter()
+    result = compute()
+    result["wall_time_s"] = time.perf_counter() - tic
+    cells.put(key, result)
+  return result
+
+
 def run_workload(workload: WorkloadConfig, config, suite: SuiteConfig,
                  cells: outputs.ResultStore, say=print, stop=stopping.NEVER) -> dict:
   """Tunes, then trains every optimizer and the tuned baseline on one workload."""
@@ -220,30 +231,23 @@ def run_workload(workload: WorkloadConfig, config, suite: SuiteConfig,
       say(f"{workload.name}: skipped ({error})")
       return {"name": workload.name, "skipped": str(error)}
     raise
-  tuning = cells.get(f"{workload.name}/tuning")
-  if tuning is None:
-    tic = time.perf_counter()
-    tuning = tune(config, dataset, suite.tuning)
-    tuning["wall_time_s"] = time.perf_counter() - tic
-    cells.put(f"{workload.name}/tuning", tuning)
+  tuning = _kept_or_timed(cells, f"{workload.name}/tuning",
+                          lambda: tune(config, dataset, suite.tuning))
   say(f"{workload.name}: tuned sgd ({tuning['learning_rate']:.3g}, {tuning['momentum']:g}), "
       f"validation accuracy {tuning['validation_accuracy']:.4f}")
   baselines = {TUNED: tuned_optimizer(tuning)}
   scheduled = None
   if suite.scheduled_tuning is not None:
-    scheduled = cells.get(f"{workload.name}/scheduled_tuning")
-    if scheduled is None:
-      tic = time.perf_counter()
-      scheduled = tune_scheduled(config, dataset, suite.tuning, suite.scheduled_tuning)
-      scheduled["wall_time_s"] = time.perf_counter() - tic
-      cells.put(f"{workload.name}/scheduled_tuning", scheduled)
+    scheduled = _kept_or_timed(cells, f"{workload.name}/scheduled_tuning", lambda: tune_scheduled(
+        config, dataset, suite.tuning, suite.scheduled_tuning))
     baselines[TUNED_SCHEDULED] = scheduled_optimizer(scheduled, suite.scheduled_tuning)
     say(f"{workload.name}: {baselines[TUNED_SCHEDULED].label}, validation accuracy "
         f"{scheduled['validation_accuracy']:.4f}")
   baseline_of = [None] * len(suite.optimizers) + list(baselines)
   groups = []
   for i, optimizer in enumerate((*suite.optimizers, *baselines.values())):
-    label = optimizers.resolve(optimizer).label
+    resolved = optimizers.resolve(optimizer)
+    label = resolved.label
     name = f"{i:02d}-{outputs.slug(label)}"
     group = cells.get(f"{workload.name}/{name}")
     if group is None:
@@ -256,7 +260,6 @@ def run_workload(workload: WorkloadConfig, config, suite: SuiteConfig,
         reached = [e for e in run["evaluations"] if e["step"] == steps]
         run["steps_to_target"] = reached[0]["step"] if reached else None
         run["time_to_target_s"] = reached[0]["train_seconds"] if reached else None
-      resolved = optimizers.resolve(optimizer)
       group = cells.put(f"{workload.name}/{name}", {
           "optimizer": label, "name": optimizer.name, "tuned": baseline_of[i] is not None,
           "baseline": baseline_of[i],
