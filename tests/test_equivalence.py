@@ -1,0 +1,81 @@
+"""Equivalence verdicts (TOST) in all outcomes, ddof = 1, no spread, Holm."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from experiments.analysis import equivalence
+
+BASE = np.array([0.90, 0.91, 0.92, 0.93, 0.94, 0.95])
+JITTER = np.array([0.001, -0.001, 0.002, -0.002, 0.0005, -0.0005])
+
+
+def test_equivalent_inside_the_margin():
+  result = equivalence.compare(BASE + JITTER, BASE, margin=0.005)
+  assert result["verdict"] == "equivalent"
+  low, high = result["interval"]
+  assert -0.005 < low < high < 0.005 and result["p_equivalent"] < 0.05
+
+
+def test_better_and_worse_outside_the_margin():
+  better = equivalence.compare(BASE + 0.02 + JITTER, BASE, margin=0.005)
+  assert better["verdict"] == "better" and better["interval"][0] > 0
+  worse = equivalence.compare(BASE - 0.02 + JITTER, BASE, margin=0.005)
+  assert worse["verdict"] == "worse" and worse["interval"][1] < 0
+
+
+def test_inconclusive_with_power_statement():
+  noisy = BASE + np.array([0.03, -0.02, 0.01, -0.03, 0.02, -0.005])
+  result = equivalence.compare(noisy, BASE, margin=0.005)
+  assert result["verdict"] == "inconclusive"
+  s, n = result["std_difference"], 6
+  expected = (stats.t.ppf(0.95, n - 1) + stats.t.ppf(0.8, n - 1)) * s / math.sqrt(n)
+  assert result["minimum_detectable_effect"] == pytest.approx(expected)
+  needed = result["pairs_needed"]
+  assert equivalence.minimum_detectable_effect(s, needed) <= 0.005
+  assert equivalence.minimum_detectable_effect(s, needed - 1) > 0.005
+
+
+def test_the_interval_matches_scipy():
+  a = BASE + JITTER + 0.001
+  result = equivalence.compare(a, BASE, margin=0.01)
+  ci = stats.ttest_1samp(a - BASE, 0.0).confidence_interval(0.90)
+  assert result["interval"] == pytest.approx([ci.low, ci.high])
+
+
+def test_spreads_use_ddof_1():
+  values = [0.1, 0.2, 0.4]
+  summary = equivalence.mean_interval(values)
+  assert summary["std"] == pytest.approx(np.std(values, ddof=1))
+  assert summary["std"] != pytest.approx(np.std(values))
+  d = equivalence.compare(np.array(values), np.zeros(3), margin=1.0)
+  assert d["std_difference"] == pytest.approx(np.std(values, ddof=1))
+
+
+def test_the_same_difference_on_every_pair_is_labelled_not_p0():
+  result = equivalence.compare(BASE + 0.01, BASE, margin=0.005)
+  assert result["verdict"] == "no spread"
+  assert result["p_equivalent"] is None and result["p_better"] is None
+  assert "+0.01" in result["reason"]
+  assert equivalence.compare(BASE, BASE, margin=0.005)["verdict"] == "no spread"
+
+
+def test_bad_margin_and_one_pair():
+  with pytest.raises(ValueError, match="margin"):
+    equivalence.compare(BASE, BASE, margin=0.0)
+  assert equivalence.compare([0.9], [0.8], margin=0.01)["verdict"] == "inconclusive"
+
+
+def test_holm_makes_verdicts_harder_never_easier():
+  family = [equivalence.compare(BASE + JITTER * f, BASE, margin=0.0041) for f in (1, 2, 3)]
+  family.append(equivalence.compare(BASE - 0.02 + JITTER, BASE, margin=0.005))
+  adjusted = equivalence.holm([0.01, 0.04, 0.03, None])
+  assert adjusted[3] is None
+  assert adjusted[:3] == pytest.approx([0.03, 0.06, 0.06])
+  for c in equivalence.corrected(family):
+    if c["verdict"] == "inconclusive":
+      assert c["corrected_verdict"] == "inconclusive"
+    assert c["corrected_verdict"] in (c["verdict"], "inconclusive")
+    assert c["correction"] == "holm"
