@@ -36,30 +36,61 @@ OPTIMIZERS = ("dual_process", "sgd", "adam", "prodigy", "dog", "dadapt_adamw",
 
 @dataclasses.dataclass(frozen=True)
 class DatasetConfig:
-  name: Literal["digits", "mnist1d", "mnist", "fashion_mnist", "mnist5k"] = "digits"
+  # A built-in set (digits, mnist1d, mnist, fashion_mnist, mnist5k); 'arrays': the
+  # user's own arrays from dataset.path; or 'package.module:function', imported (its
+  # code runs) and called with no arguments for the same arrays as a dict
+  # (experiments/data/arrays.py).
+  name: str = "digits"
   # mnist (required) and fashion_mnist (default: Debian's package): a folder
-  # with the four IDX files, or an .npz
+  # with the four IDX files, or an .npz. arrays (required): an .npz with x_train,
+  # y_train, x_test, y_test (optional x_val, y_val), or a folder of those .npy files.
   path: Optional[str] = None
-  test_fraction: float = 0.2  # digits, mnist1d, mnist5k; the 70,000-image sets keep theirs
+  # digits, mnist1d, mnist5k; the 70,000-image sets and arrays keep their own test split
+  test_fraction: float = 0.2
   num_samples: int = 5000  # mnist1d only: generated examples (train + test)
   limit_train: Optional[int] = None  # keep only the first N training examples
   label_noise: float = 0.0  # fraction of training labels replaced by another class
   split_seed: int = 0
   # Pixels in [0, 1] ('unit') or [-1, 1] ('symmetric', i.e. 2x - 1: the author's grid).
+  # arrays: uint8 features are scaled the same way (x / 255, then 2x - 1 if symmetric);
+  # float features are never scaled but kept as they are ('symmetric' on them is an error).
   scale: Literal["unit", "symmetric"] = "unit"
   train_fraction: float = 1.0  # a stratified share of the training set, by split_seed
   # k-fold cross-validation of the training set: fold i validates on the i-th of
   # k stratified parts and trains on the rest (experiments/data/splits.py).
   folds: Optional[int] = None
   fold: int = 0
+  # arrays and callables: the number of classes C (labels 0..C-1, every class in
+  # training); null: the largest label over all splits, plus one.
+  num_classes: Optional[int] = None
+
+  NAMES = ("digits", "mnist1d", "mnist", "fashion_mnist", "mnist5k", "arrays")
+
+  def is_own_arrays(self) -> bool:
+    """Whether the data are the user's: ``arrays`` or a ``module:function`` callable."""
+    return self.name == "arrays" or ":" in self.name
 
   def validate(self, key):
-    if self.name == "mnist" and self.path is None:
-      raise ConfigError(f"config key '{key}.path': required for dataset 'mnist' (a folder "
-                        "with the four IDX files, or an mnist.npz file)")
-    if self.name not in ("mnist", "fashion_mnist") and self.path is not None:
+    module, colon, function = self.name.partition(":")
+    if colon and not all(part.isidentifier() for part in
+                         (*module.split("."), *function.split("."))):
+      raise ConfigError(f"config key '{key}.name': {self.name!r} is not "
+                        "'package.module:function' (dotted Python names on both sides)")
+    if not colon and self.name not in self.NAMES:
+      raise ConfigError(f"config key '{key}.name': unknown value {self.name!r}; allowed: "
+                        + ", ".join(self.NAMES) + ", or 'package.module:function'")
+    if self.name in ("mnist", "arrays") and self.path is None:
+      what = ("a folder with the four IDX files, or an mnist.npz file" if self.name == "mnist"
+              else "an .npz with x_train, y_train, x_test, y_test, or a folder of those .npy")
+      raise ConfigError(f"config key '{key}.path': required for dataset '{self.name}' ({what})")
+    if self.name not in ("mnist", "fashion_mnist", "arrays") and self.path is not None:
       raise ConfigError(f"config key '{key}.path': only allowed for datasets 'mnist' and "
-                        f"'fashion_mnist', not '{self.name}'")
+                        f"'fashion_mnist' and for 'arrays', not '{self.name}'")
+    if self.num_classes is not None:
+      check_positive(f"{key}.num_classes", self.num_classes, minimum=2)
+      if not self.is_own_arrays():
+        raise ConfigError(f"config key '{key}.num_classes': only for dataset 'arrays' or a "
+                          f"'module:function' callable, not '{self.name}' (it has 10)")
     check_range(f"{key}.test_fraction", self.test_fraction, 0.0, 1.0, open_low=True,
                 open_high=True)
     check_positive(f"{key}.num_samples", self.num_samples, minimum=20)
@@ -308,9 +339,13 @@ class SweepConfig:
   # With dataset.folds: the folds to train (null: all of them); every cell
   # trains once per fold and seed.
   folds: Optional[tuple[int, ...]] = None
-  # A (learning rate, momentum) grid cell whose claim to be best is tested:
-  # its rank, the cells tied with the best, a paired test over folds.
+  # A (learning rate, momentum) grid cell whose claim to be best is tested on
+  # validation accuracy over folds (needs dataset.folds): its rank, and an
+  # equivalence test (TOST) against the best cell with the margin below.
   reference: Optional[tuple[float, ...]] = None
+  # The equivalence margin in accuracy: the largest difference a practitioner
+  # would not act on, declared before the run (METHODS.md section 4).
+  margin: float = 0.005
   # Cells trained at once; None: all of them. Either way a chunk that runs
   # out of device memory is retried at half the size.
   chunk_size: Optional[int] = None
@@ -343,6 +378,7 @@ class SweepConfig:
     if self.reference is not None and len(self.reference) != 2:
       raise ConfigError(f"config key '{key}.reference': expected [learning_rate, momentum], "
                         f"got {list(self.reference)}")
+    check_range(f"{key}.margin", self.margin, 0.0, 1.0, open_low=True)
     if self.chunk_size is not None:
       check_positive(f"{key}.chunk_size", self.chunk_size)
 
@@ -359,6 +395,9 @@ class ExperimentConfig:
 
   def validate(self, key):
     folds = self.dataset.folds
+    if self.sweep is not None and self.sweep.reference is not None and folds is None:
+      raise ConfigError("config key 'sweep.reference': the claim is judged on validation "
+                        "folds; needs dataset.folds (the number of folds)")
     for section in ("sweep", "compare"):
       chosen = getattr(self, section)
       if chosen is None or chosen.folds is None:

@@ -95,9 +95,10 @@ def landscape(learning_rates, momenta, accuracy, path, marks, title: str = "") -
 def grid(learning_rates, momenta, accuracy, path, claim: dict, top, title: str = "") -> None:
   """The author's layout: rows = learning rates, columns = momenta, lighter = better.
 
-  Each square shows the mean test accuracy over folds; the ten best squares
-  are outlined thin, the best one thick, the claimed reference is marked with
-  a star, and the cells tied with the best (paired test) are dotted.
+  Each square shows the mean validation accuracy over folds; the ten best
+  squares are outlined thin, the best one thick, the claimed reference is
+  marked with a star, and the cells shown equivalent to the best (TOST, Holm)
+  are dotted.
   """
   table = np.asarray(accuracy, float).T  # [learning rates, momenta]
   fig, ax = plt.subplots(figsize=(1.0 * len(momenta) + 3, 0.6 * len(learning_rates) + 2))
@@ -117,7 +118,7 @@ def grid(learning_rates, momenta, accuracy, path, claim: dict, top, title: str =
     ax.add_patch(matplotlib.patches.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, **style))
     return i, j
 
-  tied = {tuple(pair) for pair in claim["tied_with_best"]}
+  tied = {tuple(pair) for pair in claim["cells_equivalent_to_best"]}
   for lr, m in tied:
     square(lr, m, edgecolor="tab:blue", lw=1.2, ls=":")
   for lr, m in top:
@@ -126,14 +127,14 @@ def grid(learning_rates, momenta, accuracy, path, claim: dict, top, title: str =
   square(best["learning_rate"], best["momentum"], edgecolor="tab:red", lw=3)
   i, j = square(*claim["reference"], edgecolor="none")
   ax.plot(j + 0.36, i - 0.3, "*", color="gold", mec="black", ms=11)
-  fig.colorbar(image, ax=ax, label="mean test accuracy over folds")
+  fig.colorbar(image, ax=ax, label="mean validation accuracy over folds")
   ax.set_xticks(range(len(momenta)), [f"{m:g}" for m in momenta])
   ax.set_yticks(range(len(learning_rates)), [f"{lr:g}" for lr in learning_rates])
   ax.set(xlabel="momentum", ylabel="learning rate", title=title)
-  verdict = "holds" if claim["holds"] else "does not hold"
   ax.set_title(f"{title}\nreference {tuple(claim['reference'])} (star): rank "
-               f"{claim['rank']} of {claim['num_cells']}, claim {verdict}; red: best, "
-               "orange: top ten, dotted: tied with best", fontsize=8)
+               f"{claim['rank']} of {claim['num_cells']} on validation, {claim['verdict']} "
+               f"at margin {claim['margin']:g}; red: best, orange: top ten, dotted: "
+               "equivalent to best", fontsize=8)
   fig.tight_layout()
   _save(fig, path)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import collections
 import math
+import pathlib
 import statistics
 import sys
 import time
@@ -292,6 +293,12 @@ def _per_fold(by_fold: dict, key: str) -> list:
           for _, runs in sorted(by_fold.items())]
 
 
+def _spread(by_fold: dict, runs: list[dict], key: str) -> float | None:
+  """The ``ddof = 1`` std of ``key`` over the per-fold means (over seeds with one fold)."""
+  values = _per_fold(by_fold, key) if len(by_fold) > 1 else [r[key] for r in runs]
+  return statistics.stdev(values) if None not in values and len(values) > 1 else None
+
+
 def aggregate(results: list[dict]) -> list[dict]:
   """Groups per-run results into one entry per (learning rate, momentum).
 
@@ -308,20 +315,19 @@ def aggregate(results: list[dict]) -> list[dict]:
     by_fold = {}
     for r in runs:
       by_fold.setdefault(r["cell"].fold, []).append(r)
-    spread = (_per_fold(by_fold, "test_accuracy") if len(by_fold) > 1
-              else [r["test_accuracy"] for r in runs])
     validated = bool(ok) and all(r.get("validation_accuracy") is not None for r in ok)
     entries.append({
         "learning_rate": lr, "momentum": m, "folds": sorted(by_fold),
         "test_accuracy": [r["test_accuracy"] for r in runs],
         "mean_test_accuracy": statistics.fmean(r["test_accuracy"] for r in ok) if ok else None,
-        "std_test_accuracy": (statistics.pstdev(spread)
-                              if None not in spread and len(spread) > 1 else None),
+        "std_test_accuracy": _spread(by_fold, runs, "test_accuracy"),
         "per_fold_test_accuracy": _per_fold(by_fold, "test_accuracy"),
         "per_fold_validation_accuracy": (_per_fold(by_fold, "validation_accuracy")
                                          if validated else None),
         "mean_validation_accuracy": (statistics.fmean(r["validation_accuracy"] for r in ok)
                                      if validated else None),
+        "std_validation_accuracy": (_spread(by_fold, runs, "validation_accuracy")
+                                    if validated else None),
         "final_loss": statistics.fmean(r["final_loss"] for r in ok) if ok else None,
         "diverged": len(ok) < len(runs), "diverged_runs": len(runs) - len(ok)})
   return entries
@@ -351,30 +357,88 @@ def sweep(config: ExperimentConfig, dataset: data.Dataset, out, stop=stopping.NE
             "chunk_sizes": sorted({r["chunk_size"] for r in results}),
             "wall_time_s": time.perf_counter() - tic, "versions": outputs.versions()}
   if config.sweep.reference is not None:
-    result["claim"] = claim.evaluate_claim(grid_entries, config.sweep.reference)
+    result["claim"] = claim.evaluate_claim(grid_entries, config.sweep.reference,
+                                           config.sweep.margin)
   outputs.write_json(out / "sweep.json", result)
   accuracy = [[by_pair[(lr, m)]["mean_test_accuracy"] for lr in lrs] for m in momenta]
   accuracy = [[math.nan if a is None else a for a in row] for row in accuracy]
   marks = [(f"{name.replace('_', ' ')} ({references[name]['mean_test_accuracy'] or 0:.3f})",
             pair, marker)
            for (name, pair), marker in zip(reference_points().items(), "*XPsD", strict=True)]
-  title = (f"{dataset.name} {config.model.name}, {config.train.epochs} epochs, "
-           f"{len(config.sweep.seeds)} seed(s)"
-           + (f", {len(folds(config))} of {config.dataset.folds} folds"
-              if config.dataset.folds else ""))
+  title = _title(config, dataset.name)
   plots.landscape(lrs, momenta, accuracy, out / "landscape.png", marks, title=title)
   if "claim" in result:
-    plots.grid(lrs, momenta, accuracy, out / "grid.png", result["claim"],
-               [(c["learning_rate"], c["momentum"]) for c in claim.top(grid_entries, 10)],
-               title=title)
-    outputs.write_text(out / "grid.md", claim.markdown(lrs, momenta, grid_entries,
-                                                       result["claim"], references, title))
+    write_claim(result, lrs, momenta, references, title, out)
   return result
 
 
+def write_claim(result: dict, lrs, momenta, references: dict, title: str, out) -> None:
+  """``grid.png`` and ``grid.md``: the author's layout on validation, with the claim."""
+  grid_entries = result["cells"]
+  by_pair = {(e["learning_rate"], e["momentum"]): e for e in grid_entries}
+  accuracy = [[math.nan if by_pair[(lr, m)]["mean_validation_accuracy"] is None
+               else by_pair[(lr, m)]["mean_validation_accuracy"] for lr in lrs]
+              for m in momenta]
+  plots.grid(lrs, momenta, accuracy, out / "grid.png", result["claim"],
+             [(c["learning_rate"], c["momentum"]) for c in claim.top(grid_entries, 10)],
+             title=title)
+  outputs.write_text(out / "grid.md", claim.markdown(lrs, momenta, grid_entries,
+                                                     result["claim"], references, title))
+
+
+def rewrite_claim(out, margin: float | None = None) -> dict:
+  """The claim, ``grid.md`` and ``grid.png`` of a finished sweep computed again from its
+  ``sweep.json`` with this version's statistics (``--report-only``); nothing is trained.
+  ``margin``: the equivalence margin (default: the folder's config's ``sweep.margin``)."""
+  if out is None:
+    raise ConfigError("--report-only: needs --out, the folder of a finished sweep")
+  out = pathlib.Path(out)
+  if not (out / "sweep.json").is_file():
+    raise ConfigError(f"output folder '{out}': holds no sweep.json; --report-only "
+                      "re-writes the claim of a finished sweep")
+  from experiments import config as config_lib
+
+  config = config_lib.load(out / "config.yaml")
+  if config.sweep.reference is None:
+    raise ConfigError(f"file '{out / 'config.yaml'}': sets no sweep.reference, so there is "
+                      "no claim to compute")
+  outputs.lock(out)
+  result = outputs.read_json(out / "sweep.json")
+  for entry in [*result["cells"], *result["references"].values()]:
+    per_fold = entry.get("per_fold_validation_accuracy")
+    if per_fold and None not in per_fold and len(per_fold) > 1:
+      entry["std_validation_accuracy"] = statistics.stdev(per_fold)
+    per_fold = entry.get("per_fold_test_accuracy")
+    if per_fold and None not in per_fold and len(per_fold) > 1:
+      entry["std_test_accuracy"] = statistics.stdev(per_fold)
+  result["claim"] = claim.evaluate_claim(result["cells"], config.sweep.reference,
+                                         config.sweep.margin if margin is None else margin)
+  outputs.write_json(out / "sweep.json", result)
+  lrs, momenta = grid(config)
+  write_claim(result, lrs, momenta, result["references"], _title(config, config.dataset.name),
+              out)
+  return result
+
+
+def _title(config: ExperimentConfig, dataset_name: str) -> str:
+  return (f"{dataset_name} {config.model.name}, {config.train.epochs} epochs, "
+          f"{len(config.sweep.seeds)} seed(s)"
+          + (f", {len(folds(config))} of {config.dataset.folds} folds"
+             if config.dataset.folds else ""))
+
+
 def main(argv=None) -> int:
-  args = cli.parser_for("python -m experiments.sweep", __doc__).parse_args(argv)
+  parser = cli.parser_for("python -m experiments.sweep", __doc__)
+  parser.add_argument("--report-only", action="store_true",
+                      help="compute the claim, grid.md and grid.png of the finished sweep in "
+                      "--out again from its sweep.json with this version's statistics; "
+                      "trains nothing")
+  args = parser.parse_args(argv)
   with cli.exit_codes(), stopping.GracefulStop() as stop:
+    if args.report_only:
+      rewrite_claim(args.out)
+      print(f"claim written to {args.out}")
+      return 0
     config, dataset, out = cli.start(args, "sweep", "sweep", "configs/sweep_digits.yaml",
                                     stop=stop, kept=("chunks",))
     result = sweep(config, dataset, out, stop,
@@ -389,8 +453,8 @@ def main(argv=None) -> int:
     if "claim" in result:
       verdict = result["claim"]
       print(f"claim: reference {verdict['reference']} ranks {verdict['rank']} of "
-            f"{verdict['num_cells']}; tied with the best: {verdict['holds']} "
-            f"(p = {verdict['p_value']}, {verdict['folds']} folds)")
+            f"{verdict['num_cells']} on validation; against the {verdict['compared_with']}: "
+            f"{verdict['verdict']} at margin {verdict['margin']:g} ({verdict['folds']} folds)")
     print(f"written to {out}")
   return 0
 
