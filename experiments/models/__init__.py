@@ -1,6 +1,7 @@
 """Flax NNX classifiers: logistic regression, an MLP and a 1-D/2-D CNN.
 
-Input shapes come from the dataset: ``[H, W, 1]`` images or ``[L, 1]`` signals.
+Input shapes come from the dataset: ``[H, W, C]`` images or ``[L, C]`` signals
+with any ``C``, or ``[F]`` tabular rows (not for the CNN, which needs spatial axes).
 Every model is called as ``model(x, dropout_key=None)``; the key is the step's
 dropout randomness in training and ``None`` (no dropout) in evaluation.
 Convolutions are computed by ``experiments/models/conv.py``, by backend.
@@ -15,7 +16,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from experiments.config import ModelConfig
+from experiments.config import ConfigError, ModelConfig
 from experiments.models import conv
 
 ACTIVATIONS = {"relu": jax.nn.relu, "tanh": jnp.tanh, "gelu": jax.nn.gelu,
@@ -146,6 +147,10 @@ def create(config: ModelConfig, input_shape, num_classes: int, seed: int) -> nnx
   main job's MLP, seconds on a CPU); inside ``jax.jit`` they are one program, and
   the values are bit-identical (threefry draws the same bits either way).
   """
+  if config.name == "cnn" and len(input_shape) < 2:
+    raise ConfigError(f"config key 'model.name': 'cnn' convolves [L, C] or [H, W, C] "
+                      f"examples; these have shape {tuple(input_shape)} (tabular rows: use "
+                      "'mlp' or 'logistic')")
   graphdef, initialize = _initializer(config, tuple(input_shape), num_classes)
   return nnx.merge(graphdef, initialize(seed))
 
