@@ -3,10 +3,13 @@
 Trains the config's model on the same data, budget and seeds (and, with
 ``dataset.folds``, the same folds) once per entry of ``compare.optimizers``
 and writes ``comparison.json``, ``comparison.md`` and ``comparison.png``.
-Every row after the first has a paired t-test against the first row over the
-matched (fold, seed) runs. Every finished run is kept in ``runs/`` as it ends: after a
-signal (SIGTERM, SIGINT) the command stops once the run in flight is done, and
-a rerun with the same ``--out`` skips the finished runs.
+Every row after the first is compared with the first over the matched (fold,
+seed) runs by an equivalence test (TOST) with ``compare.margin``, declared in
+the config: ``equivalent``, ``better``, ``worse`` or ``inconclusive``,
+Holm-corrected over the rows (``experiments/analysis/equivalence.py``).
+Every finished run is kept in ``runs/`` as it ends: after a signal (SIGTERM,
+SIGINT) the command stops once the run in flight is done, and a rerun with the
+same ``--out`` skips the finished runs.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import dataclasses
 import statistics
 
 from experiments import cli, outputs, plots
-from experiments.analysis import claim
+from experiments.analysis import claim, equivalence
 from experiments.config import ExperimentConfig
 from experiments.run import train_and_evaluate
 from experiments.training import optimizers, stopping
@@ -44,7 +47,8 @@ def run_one(config: ExperimentConfig, optimizer, seed: int, dataset, fold=None) 
   return dict(result, seed=seed, fold=fold)
 
 
-def summarize(optimizer, runs: list[dict], reference_runs=None) -> dict:
+def summarize(optimizer, runs: list[dict], reference_runs=None, margin: float = 0.005,
+              alpha: float = 0.05) -> dict:
   """One row: means and spread over the runs, and the paired test against the reference's."""
   resolved = optimizers.resolve(optimizer)
   ok = [r for r in runs if r["status"] == "ok"]
@@ -54,7 +58,7 @@ def summarize(optimizer, runs: list[dict], reference_runs=None) -> dict:
       "optimizer": resolved.label, "name": optimizer.name,
       "learning_rate": resolved.learning_rate, "momentum": resolved.momentum,
       "test_accuracy": mean("test_accuracy"),
-      "test_accuracy_std": statistics.pstdev(accuracies) if ok else None,
+      "test_accuracy_std": statistics.stdev(accuracies) if len(ok) > 1 else None,
       "test_loss": mean("test_loss"), "train_loss": mean("train_loss"),
       "wall_time_s": mean("wall_time_s"),
       "seeds": len({r.get("seed") for r in runs}), "runs": len(runs),
@@ -67,32 +71,53 @@ def summarize(optimizer, runs: list[dict], reference_runs=None) -> dict:
                per_run=[{k: r.get(k) for k in ("fold", "seed", "test_accuracy",
                                                "validation_accuracy")} for r in runs])
   if reference_runs is not None:
-    row["vs_first"] = paired_difference(runs, reference_runs)
+    row["vs_first"] = paired_difference(runs, reference_runs, margin, alpha)
   return row
 
 
-def paired_difference(runs: list[dict], reference_runs: list[dict]) -> dict:
+def paired_difference(runs: list[dict], reference_runs: list[dict], margin: float = 0.005,
+                      alpha: float = 0.05) -> dict:
   """Mean test-accuracy difference to the reference over matched (fold, seed) runs, and
   the paired t-test's p-value (None below two pairs)."""
   key = lambda r: (r.get("fold"), r.get("seed"))
   theirs = {key(r): r["test_accuracy"] for r in reference_runs if r["status"] == "ok"}
   pairs = [(r["test_accuracy"], theirs[key(r)]) for r in runs
            if r["status"] == "ok" and key(r) in theirs]
-  return {**claim.paired_difference(pairs), "test": PAIRED_TEST}
+  equivalent = (equivalence.compare([a for a, _ in pairs], [b for _, b in pairs], margin, alpha)
+                if len(pairs) == len(runs) else
+                {"verdict": "inconclusive", "reason": "a diverged run leaves no pair",
+                 "p_equivalent": None, "p_better": None, "p_worse": None, "alpha": alpha,
+                 "margin": margin, "interval": None})
+  return {**claim.paired_difference(pairs), "test": PAIRED_TEST, "equivalence": equivalent}
+
+
+def _verdict(paired: dict) -> str:
+  """The Holm-corrected equivalence verdict with its 90 % interval in points."""
+  if not paired:
+    return "reference"
+  verdict = paired["equivalence"]
+  if verdict["verdict"] == "no spread":
+    return f"no spread ({100 * paired['mean_difference']:+.2f})"
+  interval = verdict.get("interval")
+  shown = "" if interval is None else f" [{100 * interval[0]:+.2f}, {100 * interval[1]:+.2f}]"
+  return verdict.get("corrected_verdict", verdict["verdict"]) + shown
 
 
 def markdown_table(rows: list[dict]) -> str:
   fmt = lambda v, spec: "n/a" if v is None else format(v, spec)
-  lines = ["| optimizer | learning rate | momentum | test accuracy | std | difference to "
-           "the first row | p (paired t) | test loss | final train loss | diverged | "
-           "wall time (s) |",
+  margin = next((r["vs_first"]["equivalence"]["margin"] for r in rows if r.get("vs_first")),
+                None)
+  lines = ["| optimizer | learning rate | momentum | test accuracy | std (ddof 1) | "
+           "difference to the first row | vs the first row: verdict [90 % CI, points]"
+           + (f", margin {100 * margin:g} pt" if margin is not None else "")
+           + " | test loss | final train loss | diverged | wall time (s) |",
            "|---|---|---|---|---|---|---|---|---|---|---|"]
   for r in rows:
     paired = r.get("vs_first") or {}
     lines.append(
         f"| {r['optimizer']} | {fmt(r['learning_rate'], '.6g')} | {fmt(r['momentum'], '.6g')} "
         f"| {fmt(r['test_accuracy'], '.4f')} | {fmt(r['test_accuracy_std'], '.4f')} "
-        f"| {fmt(paired.get('mean_difference'), '+.4f')} | {fmt(paired.get('p_value'), '.3g')} "
+        f"| {fmt(paired.get('mean_difference'), '+.4f')} | {_verdict(paired)} "
         f"| {fmt(r['test_loss'], '.4f')} | {fmt(r['train_loss'], '.4f')} "
         f"| {r['diverged']}/{r['runs']} | {fmt(r['wall_time_s'], '.1f')} |")
   return "\n".join(lines) + "\n"
@@ -117,9 +142,13 @@ def compare(config: ExperimentConfig, dataset, out, stop=stopping.NEVER) -> list
       if done < total and stop.requested():
         raise stop.stop(f"after {done} of {total} runs: finished runs kept in {store.folder}; "
                         "run the same command again to resume")
-    rows.append(summarize(optimizer, runs, first_runs))
+    rows.append(summarize(optimizer, runs, first_runs, config.compare.margin,
+                          config.compare.alpha))
     first_runs = first_runs or runs
     print(f"{rows[-1]['optimizer']}: test_accuracy={rows[-1]['test_accuracy']}", flush=True)
+  corrected = equivalence.corrected([r["vs_first"]["equivalence"] for r in rows[1:]])
+  for row, verdict in zip(rows[1:], corrected, strict=True):
+    row["vs_first"]["equivalence"] = verdict
   title = (f"{dataset.name} {config.model.name}, {config.loss.name} loss, "
            f"{config.train.epochs} epochs, seeds {list(config.compare.seeds)}"
            + (f", folds {folds(config)} of {config.dataset.folds}"

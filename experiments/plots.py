@@ -168,7 +168,7 @@ def performance_profile(profile: dict, path, title: str = "") -> None:
 
 
 def suite_accuracy(workloads, path) -> None:
-  """Final test accuracy per workload and optimizer, with the spread over seeds."""
+  """Final test accuracy per workload and optimizer, with the spread over seeds (ddof 1)."""
   names = [r["optimizer"] for w in workloads for r in w["rows"]]
   optimizers = list(dict.fromkeys(names))
   fig, axes = plt.subplots(1, max(1, len(workloads)), squeeze=False,
@@ -181,11 +181,36 @@ def suite_accuracy(workloads, path) -> None:
       if row is None or row["test_accuracy"] is None:
         continue
       ax.barh(i, row["test_accuracy"], xerr=row["test_accuracy_std"], color=colors[i])
-    ax.axvline(workload["target"], color="black", lw=1, ls="--")
     means = [r["test_accuracy"] for r in workload["rows"] if r["test_accuracy"] is not None]
     ax.set(xlim=(max(0.0, min(means, default=0.0) - 0.05), 1.0),
            title=workload["name"], xlabel="test accuracy")
     ax.set_yticks(range(len(optimizers)), optimizers if ax is axes[0][0] else [], fontsize=7)
     ax.invert_yaxis()
+  fig.tight_layout()
+  _save(fig, path)
+
+
+def tuning_curves(workload: dict, path) -> None:
+  """Expected best validation accuracy after k random-search trials, one line per baseline
+  with its bootstrap band, and the reference's mean validation accuracy with its 95 %
+  t-interval as a horizontal band (Dodge et al. 2019's plot)."""
+  fig, ax = plt.subplots(figsize=(6.5, 4))
+  colors = plt.get_cmap("tab10")
+  for i, (label, curve) in enumerate(workload["curves"].items()):
+    ks = np.arange(1, curve["trials"] + 1)
+    ax.plot(ks, curve["expected_best_validation_accuracy"], color=colors(i), lw=1.8,
+            label=f"{label} (break-even {curve['break_even_trials'] or '> N'})")
+    ax.fill_between(ks, curve["band_low"], curve["band_high"], color=colors(i), alpha=0.15)
+  reference = workload["rows"][0]
+  if reference["validation_accuracy"] is not None:
+    low, high = reference["validation_accuracy_interval"] or (
+        reference["validation_accuracy"],) * 2
+    ax.axhspan(low, high, color="gold", alpha=0.3)
+    ax.axhline(reference["validation_accuracy"], color="darkgoldenrod", lw=1.5,
+               label=f"{reference['label']} (mean over seeds, 95 % CI)")
+  ax.set_xscale("log", base=2)
+  ax.set(xlabel="random-search trials k", ylabel="expected best validation accuracy",
+         title=f"{workload['name']}: what tuning buys", xlim=(1, None))
+  ax.legend(fontsize=7, loc="lower right")
   fig.tight_layout()
   _save(fig, path)

@@ -1,24 +1,38 @@
 """The workload suite: ``python -m experiments.suite CONFIG [--set K=V] [--out DIR] [--force]``.
 
-Puts the paper's claim (its constants need no tuning) to the AlgoPerf test:
-every optimizer of the suite config trains every workload with the same data,
-budget and seeds; a tuned baseline per workload (the best cell of an SGD
-learning-rate x momentum grid, chosen on a validation split carved from the
-training set, never on the test set) is retrained and reported like the rest;
-with ``scheduled_tuning``, a second one too: SGD with momentum, a schedule
-(warmup and cosine decay) and weight decay, its peak learning rate and weight
-decay tuned on the same split. The verdict is computed against each.
-For each (workload, optimizer, seed): final test accuracy and loss, the first
-step and time at which the workload's target test accuracy is reached, and
-divergence. Writes ``suite.json``, ``suite.md``, ``profile.png`` and
-``accuracy.png``; each finished (workload, optimizer) group is kept in
-``cells/`` as soon as it ends, so a rerun with the same ``--out`` skips it; a
-signal (SIGTERM, SIGINT) stops the suite once the group in flight is done.
+Asks of every workload what the derived constants are worth in tuning trials
+(``../shared/METHODS.md``). Per workload and loss:
+
+1. the training set is split once into a training part and a validation part
+   (the user's own ``x_val``/``y_val`` where given); the test set is read only
+   by the final runs;
+2. each tuned baseline (a declared random-search space, ``search.spaces``)
+   trains the same N trials as lanes of one compiled program, each scored by
+   its final validation accuracy (``experiments/search.py``);
+3. every optimizer of ``optimizers`` (the first is the reference: the derived
+   pair) and the best trial of each baseline train on the training part with
+   every seed, evaluated on validation (targets, steps to target, the best
+   evaluation) and on the test set (reported);
+4. from the trials: the expected best validation accuracy after k trials with
+   its bootstrap band, and ``break_even_trials`` against the reference's mean
+   validation accuracy (``experiments/analysis/tuning_curves.py``);
+5. every optimizer against the reference by an equivalence test on final test
+   accuracy, paired by seed, with the declared margin, Holm-corrected over the
+   workload's family (``experiments/analysis/equivalence.py``).
+
+A workload's target is its declared ``target`` or, when null, the suite's
+``target_rule``: the best validation accuracy of any baseline trial, less
+``target_slack``. Writes ``suite.json``, ``suite.md``, ``profile.png``,
+``accuracy.png`` and one ``curves-<workload>.png`` per workload. Each finished
+search and (workload, optimizer) group is kept in ``cells/`` as it ends, so a
+rerun with the same ``--out`` skips it; a signal (SIGTERM, SIGINT) stops the
+suite once the step in flight is done.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import pathlib
 import re
 import time
@@ -26,79 +40,62 @@ from typing import Literal, Optional
 
 import numpy as np
 
-from experiments import cli, data, outputs, plots, sweep
+from experiments import cli, data, outputs, plots, search
 from experiments import config as config_lib
 from experiments.analysis import scoring
 from experiments.analysis import suite_report as report
-from experiments.config import ConfigError, LogRange, OptimizerConfig, ScheduleConfig
+from experiments.config import ConfigError, OptimizerConfig
+from experiments.search import SearchConfig
 from experiments.training import multiseed, optimizers, stopping
 from experiments.typed_yaml import check_positive, check_range
 
-TUNED = "tuned sgd"  # the label prefix of the tuned baseline
-TUNED_SCHEDULED = "tuned sgd + schedule"  # the second: a schedule and weight decay too
+LOSSES = ("cross_entropy", "dual_process")
 
 
 @dataclasses.dataclass(frozen=True)
 class WorkloadConfig:
   name: str
   config: str  # an experiment config file, relative to the suite file's folder
-  target: float  # test accuracy that counts as reaching the workload's goal
+  # Validation accuracy that counts as reaching the workload's goal; null: the
+  # suite's target rule.
+  target: Optional[float] = None
   overrides: tuple[str, ...] = ()  # KEY=VALUE, as with --set
   clean_twin: Optional[str] = None  # for a label-noise workload: the clean one
   optional: bool = False  # skipped, with its reason, when its data files are absent
+  margin: Optional[float] = None  # the equivalence margin; null: the suite's
+  losses: Optional[tuple[Literal[LOSSES], ...]] = None  # null: the suite's
 
   def validate(self, key):
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", self.name):
       raise ConfigError(f"config key '{key}.name': letters, digits, '_', '-', '.' only, "
                         f"got {self.name!r}")
-    check_range(f"{key}.target", self.target, 0.0, 1.0, open_low=True)
-
-
-@dataclasses.dataclass(frozen=True)
-class TuningConfig:
-  learning_rates: LogRange = LogRange(min=1e-3, max=1.0, num=7)
-  momenta: tuple[float, ...] = (0.0, 0.5, 0.9, 0.95)
-  seeds: tuple[int, ...] = (0,)
-  validation_fraction: float = 0.1  # of the training set, stratified by class
-
-  def validate(self, key):
-    for i, m in enumerate(self.momenta):
-      check_range(f"{key}.momenta[{i}]", m, 0.0, 1.0, open_high=True)
-    if not self.momenta or not self.seeds:
-      raise ConfigError(f"config key '{key}': needs at least one momentum and one seed")
-    check_range(f"{key}.validation_fraction", self.validation_fraction, 0.0,
-                0.5, open_low=True)
-
-
-@dataclasses.dataclass(frozen=True)
-class ScheduledTuningConfig:
-  """The second tuned baseline's grid: a peak learning rate x a weight decay for SGD with
-  ``momentum`` under ``schedule``, chosen on the tuning's validation split and seeds."""
-
-  schedule: ScheduleConfig = ScheduleConfig(name="warmup_cosine")
-  momentum: float = 0.9
-  learning_rates: LogRange = LogRange(min=1e-3, max=1.0, num=7)
-  weight_decays: tuple[float, ...] = (0.0, 5e-4, 5e-3)
-  weight_decay_mask: Literal["all", "kernels"] = "all"
-
-  def validate(self, key):
-    check_range(f"{key}.momentum", self.momentum, 0.0, 1.0, open_high=True)
-    if not self.weight_decays:
-      raise ConfigError(f"config key '{key}.weight_decays': needs at least one value")
-    for i, weight_decay in enumerate(self.weight_decays):
-      if not weight_decay >= 0:
-        raise ConfigError(f"config key '{key}.weight_decays[{i}]': must be >= 0, got "
-                          f"{weight_decay}")
+    if self.target is not None:
+      check_range(f"{key}.target", self.target, 0.0, 1.0, open_low=True)
+    if self.margin is not None:
+      check_range(f"{key}.margin", self.margin, 0.0, 1.0, open_low=True)
+    if self.losses is not None and not self.losses:
+      raise ConfigError(f"config key '{key}.losses': at least one loss, or null")
 
 
 @dataclasses.dataclass(frozen=True)
 class SuiteConfig:
   workloads: tuple[WorkloadConfig, ...] = ()
+  # The first is the reference every other row is compared with (the derived pair).
   optimizers: tuple[OptimizerConfig, ...] = ()
-  seeds: tuple[int, ...] = (0, 1, 2)
-  eval_every: int = 1  # epochs between test evaluations (the time-to-target resolution)
-  tuning: TuningConfig = TuningConfig()
-  scheduled_tuning: Optional[ScheduledTuningConfig] = None  # the second tuned baseline
+  seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+  eval_every: int = 1  # epochs between evaluations (the time-to-target resolution)
+  # Each workload trains once per loss: cross_entropy (the author's), and our
+  # dual_process loss as a second factor, reported apart.
+  losses: tuple[Literal[LOSSES], ...] = ("cross_entropy",)
+  validation_fraction: float = 0.1  # of the training set, stratified by class
+  search: SearchConfig = SearchConfig()
+  # The equivalence margin in accuracy (a workload may set its own), declared
+  # before the run: the largest difference a practitioner would not act on.
+  margin: float = 0.005
+  alpha: float = 0.05  # each one-sided test's level; intervals are 1 - 2 alpha
+  # A workload without a target: the best validation accuracy of any baseline
+  # trial, less this, rounded down to 3 decimals (fixed before the final runs).
+  target_slack: float = 0.01
   max_ratio: float = 4.0  # performance profile: ratios above this count as never
 
   def validate(self, key):
@@ -113,6 +110,12 @@ class SuiteConfig:
         raise ConfigError(f"config key 'workloads[{i}].clean_twin': no workload named "
                           f"{w.clean_twin!r}")
     check_positive("eval_every", self.eval_every)
+    if not self.losses:
+      raise ConfigError("config key 'losses': at least one loss")
+    check_range("validation_fraction", self.validation_fraction, 0.0, 0.5, open_low=True)
+    check_range("margin", self.margin, 0.0, 1.0, open_low=True)
+    check_range("alpha", self.alpha, 0.0, 0.5, open_low=True, open_high=True)
+    check_range("target_slack", self.target_slack, 0.0, 1.0)
     if not self.max_ratio > 1:
       raise ConfigError(f"config key 'max_ratio': must be above 1, got {self.max_ratio}")
 
@@ -132,82 +135,30 @@ def load_suite(path, overrides=()) -> tuple[SuiteConfig, dict]:
   return suite, workloads
 
 
-def validation_split(dataset: data.Dataset, fraction: float, seed: int) -> data.Dataset:
-  """The training set cut in two: its 'test' half is validation data, never the test set."""
-  train, validation = data.stratified_split(dataset.train_y, fraction, seed)
-  return data.Dataset(dataset.train_x[train], dataset.train_y[train],
-                      dataset.train_x[validation], dataset.train_y[validation],
-                      dataset.num_classes, f"{dataset.name} (validation split)")
+def validation_split(dataset: data.Dataset, fraction: float, seed: int
+                     ) -> tuple[data.Dataset, data.Dataset]:
+  """``(training, held_out)``: the training set less a validation split, with the test set;
+  and the same training part with the validation split as its 'test' half (what the trials
+  are scored on). The user's own ``x_val``/``y_val`` are used where given."""
+  if dataset.validation is not None:
+    train_x, train_y = dataset.train_x, dataset.train_y
+    val_x, val_y = dataset.validation
+  else:
+    train, validation = data.stratified_split(dataset.train_y, fraction, seed)
+    train_x, train_y = dataset.train_x[train], dataset.train_y[train]
+    val_x, val_y = dataset.train_x[validation], dataset.train_y[validation]
+  training = data.Dataset(train_x, train_y, dataset.test_x, dataset.test_y,
+                          dataset.num_classes, dataset.name, validation=(val_x, val_y))
+  held_out = data.Dataset(train_x, train_y, val_x, val_y, dataset.num_classes,
+                          f"{dataset.name} (validation split)")
+  return training, held_out
 
 
-def validation_grid(config, held_out: data.Dataset, learning_rates: LogRange, momenta,
-                    seeds) -> list[dict]:
-  """Every (learning rate, momentum) of the grid trained on ``held_out``'s training part
-  and scored on its validation part, with the config's optimizer pipeline."""
-  grid = config_lib.build(config_lib.SweepConfig, {
-      "learning_rates": dataclasses.asdict(learning_rates), "momenta": list(momenta),
-      "seeds": list(seeds)}, "tuning")
-  swept = dataclasses.replace(config, sweep=grid)
-  lrs, momenta = sweep.grid(swept)
-  cells = [sweep.Cell(lr, m, seed) for m in momenta for lr in lrs for seed in seeds]
-  entries = sweep.aggregate(sweep.train_cells(swept, held_out, cells))
-  for entry in entries:
-    entry["mean_validation_accuracy"] = entry.pop("mean_test_accuracy")
-    entry["validation_accuracy"] = entry.pop("test_accuracy")
-  return entries
-
-
-def best_on_validation(entries: list[dict], key: str) -> dict:
-  best = max((e for e in entries if e["mean_validation_accuracy"] is not None),
-             key=lambda e: e["mean_validation_accuracy"], default=None)
-  if best is None:
-    raise ConfigError(f"config key '{key}': every cell of the grid diverged")
-  return best
-
-
-def tune(config, dataset: data.Dataset, tuning: TuningConfig) -> dict:
-  """The best SGD (learning rate, momentum) of the grid by mean validation accuracy."""
-  held_out = validation_split(dataset, tuning.validation_fraction, config.dataset.split_seed)
-  entries = validation_grid(config, held_out, tuning.learning_rates, tuning.momenta,
-                            tuning.seeds)
-  best = best_on_validation(entries, "tuning")
-  return {"learning_rate": best["learning_rate"], "momentum": best["momentum"],
-          "validation_accuracy": best["mean_validation_accuracy"],
-          "validation_examples": len(held_out.test_y), "grid": entries}
-
-
-def tune_scheduled(config, dataset: data.Dataset, tuning: TuningConfig,
-                   scheduled: ScheduledTuningConfig) -> dict:
-  """The best (peak learning rate, weight decay) of SGD under the schedule, on the same
-  validation split as ``tune``: one grid of learning rates per weight decay."""
-  held_out = validation_split(dataset, tuning.validation_fraction, config.dataset.split_seed)
-  entries = []
-  for weight_decay in scheduled.weight_decays:
-    pipeline = OptimizerConfig(name="sgd", learning_rate=1.0, momentum=scheduled.momentum,
-                               schedule=scheduled.schedule, weight_decay=weight_decay,
-                               weight_decay_mask=scheduled.weight_decay_mask)
-    for entry in validation_grid(dataclasses.replace(config, optimizer=pipeline), held_out,
-                                 scheduled.learning_rates, [scheduled.momentum],
-                                 tuning.seeds):
-      entries.append({**entry, "weight_decay": weight_decay})
-  best = best_on_validation(entries, "scheduled_tuning")
-  return {"learning_rate": best["learning_rate"], "momentum": best["momentum"],
-          "weight_decay": best["weight_decay"],
-          "validation_accuracy": best["mean_validation_accuracy"],
-          "validation_examples": len(held_out.test_y), "grid": entries}
-
-
-def tuned_optimizer(tuning_result: dict) -> OptimizerConfig:
-  lr, m = tuning_result["learning_rate"], tuning_result["momentum"]
-  return OptimizerConfig(name="sgd", learning_rate=lr, momentum=m,
-                         label=f"{TUNED} ({lr:.3g}, {m:g})")
-
-
-def scheduled_optimizer(result: dict, scheduled: ScheduledTuningConfig) -> OptimizerConfig:
-  lr, m, wd = result["learning_rate"], result["momentum"], result["weight_decay"]
-  return OptimizerConfig(name="sgd", learning_rate=lr, momentum=m, schedule=scheduled.schedule,
-                         weight_decay=wd, weight_decay_mask=scheduled.weight_decay_mask,
-                         label=f"{TUNED_SCHEDULED} ({lr:.3g}, {m:g}, wd {wd:g})")
+def target_from_trials(searches: dict, slack: float) -> float:
+  """The target rule: the best validation accuracy of any trial less ``slack``, rounded
+  down to 3 decimals."""
+  best = max(t["validation_accuracy"] for trials in searches.values() for t in trials)
+  return math.floor(1000 * (best - slack) + 1e-9) / 1000
 
 
 def _kept_or_timed(cells: outputs.ResultStore, key: str, compute) -> dict:
@@ -221,72 +172,122 @@ def _kept_or_timed(cells: outputs.ResultStore, key: str, compute) -> dict:
   return result
 
 
-def run_workload(workload: WorkloadConfig, config, suite: SuiteConfig,
+def _score_runs(runs: list[dict], target: float) -> None:
+  """Steps and time to the validation target, and the test accuracy at the best
+  validation evaluation (early stopping on validation), in place."""
+  for run in runs:  # JSON has no infinity: a target never reached is null
+    steps = scoring.steps_to_target(run["evaluations"], target)
+    reached = [e for e in run["evaluations"] if e["step"] == steps]
+    run["steps_to_target"] = reached[0]["step"] if reached else None
+    run["time_to_target_s"] = reached[0]["train_seconds"] if reached else None
+    scored = [e for e in run["evaluations"] if e.get("validation_accuracy") is not None]
+    chosen = max(scored, key=lambda e: e["validation_accuracy"], default=None)
+    run["best_validation_step"] = None if chosen is None else chosen["step"]
+    run["test_accuracy_at_best_validation"] = (None if chosen is None
+                                               else chosen["test_accuracy"])
+
+
+def units(suite: SuiteConfig) -> list[tuple[WorkloadConfig, str, str]]:
+  """``(workload, loss, unit name)`` for every workload and loss; the first loss keeps
+  the workload's name, others add ``+<loss>_loss``."""
+  result = []
+  for workload in suite.workloads:
+    for loss in workload.losses or suite.losses:
+      name = workload.name if loss == suite.losses[0] else f"{workload.name}+{loss}_loss"
+      result.append((workload, loss, name))
+  return result
+
+
+def run_workload(workload: WorkloadConfig, loss: str, name: str, config, suite: SuiteConfig,
                  cells: outputs.ResultStore, say=print, stop=stopping.NEVER) -> dict:
-  """Tunes, then trains every optimizer and the tuned baseline on one workload."""
+  """Searches every baseline, then trains every optimizer and the best trials, on one
+  workload under one loss."""
   try:
     dataset = data.load(config.dataset)
   except ConfigError as error:
     if workload.optional and "not found" in str(error):
-      say(f"{workload.name}: skipped ({error})")
-      return {"name": workload.name, "skipped": str(error)}
+      say(f"{name}: skipped ({error})")
+      return {"name": name, "skipped": str(error)}
     raise
-  tuning = _kept_or_timed(cells, f"{workload.name}/tuning",
-                          lambda: tune(config, dataset, suite.tuning))
-  say(f"{workload.name}: tuned sgd ({tuning['learning_rate']:.3g}, {tuning['momentum']:g}), "
-      f"validation accuracy {tuning['validation_accuracy']:.4f}")
-  baselines = {TUNED: tuned_optimizer(tuning)}
-  scheduled = None
-  if suite.scheduled_tuning is not None:
-    scheduled = _kept_or_timed(cells, f"{workload.name}/scheduled_tuning", lambda: tune_scheduled(
-        config, dataset, suite.tuning, suite.scheduled_tuning))
-    baselines[TUNED_SCHEDULED] = scheduled_optimizer(scheduled, suite.scheduled_tuning)
-    say(f"{workload.name}: {baselines[TUNED_SCHEDULED].label}, validation accuracy "
-        f"{scheduled['validation_accuracy']:.4f}")
-  baseline_of = [None] * len(suite.optimizers) + list(baselines)
+  config = dataclasses.replace(config, loss=dataclasses.replace(config.loss, name=loss),
+                               train=dataclasses.replace(config.train, progress=False))
+  training, held_out = validation_split(dataset, suite.validation_fraction,
+                                        config.dataset.split_seed)
+  searches, search_seconds = {}, {}
+  for stream, space in enumerate(suite.search.spaces):
+    trials = search.draw(space, suite.search.trials, suite.search.seed, stream)
+    kept = _kept_or_timed(cells, f"{name}/search/{outputs.slug(space.label)}",
+                          lambda space=space, trials=trials: {"trials": search.run(
+                              config, held_out, space, trials, suite.search.training_seed)})
+    searches[space.label], search_seconds[space.label] = kept["trials"], kept["wall_time_s"]
+    chosen = search.best(kept["trials"])
+    say(f"{name}: {space.label}: {len(trials)} trials, best validation accuracy "
+        f"{chosen['validation_accuracy']:.4f}")
+    if stop.requested():
+      raise stop.stop(f"after {name}: {space.label}'s search: kept in {cells.folder}; run "
+                      "the same command again to resume")
+  target = workload.target
+  if target is None:
+    if not searches:
+      raise ConfigError(f"config key 'workloads ({workload.name}).target': needed when the "
+                        "suite has no search spaces (the target rule reads their trials)")
+    target = target_from_trials(searches, suite.target_slack)
+  entries = [(o, None) for o in suite.optimizers]
+  for space in suite.search.spaces:
+    chosen = search.best(searches[space.label])
+    entries.append((search.optimizer(space, chosen, label=f"{space.label} ({_describe(chosen)})"),
+                    space.label))
   groups = []
-  for i, optimizer in enumerate((*suite.optimizers, *baselines.values())):
-    resolved = optimizers.resolve(optimizer)
-    label = resolved.label
-    name = f"{i:02d}-{outputs.slug(label)}"
-    group = cells.get(f"{workload.name}/{name}")
+  for i, (optimizer, baseline) in enumerate(entries):
+    label = optimizers.resolve(optimizer).label
+    key = f"{name}/{i:02d}-{outputs.slug(baseline or label)}"
+    group = cells.get(key)
     if group is None:
       tic = time.perf_counter()
-      trained = dataclasses.replace(config, optimizer=optimizer,
-                                    train=dataclasses.replace(config.train, progress=False))
-      runs = multiseed.train_seeds(trained, dataset, list(suite.seeds), suite.eval_every)
-      for run in runs:  # JSON has no infinity: a target never reached is null
-        steps = scoring.steps_to_target(run["evaluations"], workload.target)
-        reached = [e for e in run["evaluations"] if e["step"] == steps]
-        run["steps_to_target"] = reached[0]["step"] if reached else None
-        run["time_to_target_s"] = reached[0]["train_seconds"] if reached else None
-      group = cells.put(f"{workload.name}/{name}", {
-          "optimizer": label, "name": optimizer.name, "tuned": baseline_of[i] is not None,
-          "baseline": baseline_of[i],
+      runs = multiseed.train_seeds(dataclasses.replace(config, optimizer=optimizer), training,
+                                   list(suite.seeds), suite.eval_every,
+                                   validation=training.validation)
+      resolved = optimizers.resolve(optimizer)
+      group = cells.put(key, {
+          "optimizer": label, "name": optimizer.name, "baseline": baseline,
           "learning_rate": resolved.learning_rate, "momentum": resolved.momentum,
-          "runs": runs, "wall_time_s": time.perf_counter() - tic})
+          "weight_decay": optimizer.weight_decay, "runs": runs,
+          "wall_time_s": time.perf_counter() - tic})
+    _score_runs(group["runs"], target)
     groups.append(group)
     finals = [r["test_accuracy"] for r in group["runs"] if r["test_accuracy"] is not None]
-    say(f"{workload.name}: {label}: test accuracy "
-        f"{np.mean(finals) if finals else float('nan'):.4f}")
+    say(f"{name}: {label}: test accuracy {np.mean(finals) if finals else float('nan'):.4f}")
     if stop.requested():
-      raise stop.stop(f"after {workload.name}: {label}: finished groups kept in "
-                      f"{cells.folder}; run the same command again to resume")
-  return {"name": workload.name, "target": workload.target, "dataset": dataset.name,
+      raise stop.stop(f"after {name}: {label}: finished groups kept in {cells.folder}; run "
+                      "the same command again to resume")
+  return {"name": name, "workload": workload.name, "loss": loss, "target": target,
+          "target_declared": workload.target is not None,
+          "margin": workload.margin or suite.margin, "dataset": dataset.name,
           "model": config.model.name, "epochs": config.train.epochs,
           "batch_size": config.train.batch_size, "label_noise": config.dataset.label_noise,
-          "steps_per_epoch": len(dataset.train_y) // config.train.batch_size,
-          "clean_twin": workload.clean_twin, "tuning": tuning, "scheduled_tuning": scheduled,
-          "optimizers": groups}
+          "train_examples": len(training.train_y),
+          "validation_examples": len(training.validation[1]),
+          "steps_per_epoch": len(training.train_y) // config.train.batch_size,
+          "clean_twin": workload.clean_twin, "searches": searches,
+          "search_seconds": search_seconds, "optimizers": groups}
+
+
+def _describe(trial: dict) -> str:
+  parts = [f"lr {trial['learning_rate']:.3g}"]
+  if trial["momentum"]:
+    parts.append(f"m {trial['momentum']:.3g}")
+  if trial["weight_decay"] is not None:
+    parts.append(f"wd {trial['weight_decay']:.2g}")
+  return ", ".join(parts)
 
 
 def run_suite(suite: SuiteConfig, workloads: dict, out: pathlib.Path, say=print,
               stop=stopping.NEVER) -> dict:
   cells = outputs.ResultStore(out / "cells")
   tic = time.perf_counter()
-  results = [run_workload(w, workloads[w.name], suite, cells, say, stop)
-             for w in suite.workloads]
-  document = report.summarize(results, suite.max_ratio, [TUNED, TUNED_SCHEDULED])
+  results = [run_workload(w, loss, name, workloads[w.name], suite, cells, say, stop)
+             for w, loss, name in units(suite)]
+  document = report.summarize(results, suite)
   document.update(config=config_lib.to_dict(suite), versions=outputs.versions(),
                   wall_time_s=time.perf_counter() - tic,
                   compute_time_s=report.compute_time(results))
@@ -296,11 +297,16 @@ def run_suite(suite: SuiteConfig, workloads: dict, out: pathlib.Path, say=print,
 
 
 def write_report(document: dict, out: pathlib.Path) -> None:
-  """``suite.md``, ``profile.png`` and ``accuracy.png`` from a suite's document."""
+  """``suite.md``, ``profile.png``, ``accuracy.png`` and the tuning curves."""
   outputs.write_text(out / "suite.md", report.markdown(document))
-  plots.performance_profile(document["profile"], out / "profile.png",
-                            title=f"performance profile, {document['num_workloads']} workloads")
+  for loss, profile in document["profiles"].items():
+    suffix = "" if loss == document["losses"][0] else f"-{loss}_loss"
+    plots.performance_profile(profile, out / f"profile{suffix}.png",
+                              title=f"performance profile, {loss} loss, "
+                              f"{profile['num_workloads']} workloads (validation targets)")
   plots.suite_accuracy(document["workloads"], out / "accuracy.png")
+  for workload in document["workloads"]:
+    plots.tuning_curves(workload, out / f"curves-{outputs.slug(workload['name'])}.png")
 
 
 def rewrite_report(out) -> dict:
@@ -340,8 +346,7 @@ def main(argv=None) -> int:
     out = outputs.prepare(args.out, resolved, "suite", force=args.force, kept=("cells",))
     document = run_suite(suite, workloads, out, say=lambda line: print(line, flush=True),
                          stop=stop)
-    for baseline in document["tuned_baselines"]:
-      print(f"against {baseline}:\n{report.verdict_table(document, baseline)}")
+    print(report.break_even_table(document))
     print(f"written to {out}")
   return 0
 

@@ -18,13 +18,14 @@ with the same ``--out`` goes on from there.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import math
 import pathlib
 import statistics
 import sys
 import time
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -46,6 +47,7 @@ class Cell(NamedTuple):
   momentum: float
   seed: int
   fold: int = 0
+  weight_decay: Optional[float] = None  # None: the config's own (no per-cell decay)
 
 
 def reference_points() -> dict:
@@ -82,18 +84,32 @@ def all_cells(config: ExperimentConfig) -> list[Cell]:
 EVALUATION_LANES = 8  # lanes evaluated side by side at the end of a vmapped chunk
 
 
-def injected_optimizer(config: ExperimentConfig, total_steps: int
-                       ) -> optax.GradientTransformation:
-  """dual_process with its peak learning rate and momentum as state, so each cell carries
-  its own, inside the config's pipeline (schedule shape, weight decay, clipping), which
-  every cell shares, as is ``nesterov``. Without those keys it is ``dual_process`` itself."""
+def injected_optimizer(config: ExperimentConfig, total_steps: int,
+                       weight_decay_per_lane: bool = False) -> optax.GradientTransformation:
+  """The config's optimizer with its peak learning rate and momentum as state, so each cell
+  carries its own, inside the config's pipeline (schedule shape, weight decay, clipping),
+  which every cell shares, as is ``nesterov``. ``dual_process`` and ``sgd`` are
+  ``dual_process`` (the same heavy-ball update); other optimizers take the cell's learning
+  rate and ignore its momentum where they have none. With ``weight_decay_per_lane`` the
+  decoupled weight decay is a third per-cell hyperparameter (the config's mask applies).
+  Without those keys it is the bare optimizer itself."""
   shape = optimizers.schedule_shape(config.optimizer.schedule, total_steps)
+  chosen = config.optimizer
+  if chosen.name == "sgd":
+    chosen = dataclasses.replace(chosen, name="dual_process")
 
-  def pipeline(learning_rate, momentum):
-    update = dualprocess.dual_process(optimizers.scaled(learning_rate, shape), momentum,
-                                      nesterov=config.optimizer.nesterov)
-    return optimizers.around(config.optimizer, update)
+  def pipeline(learning_rate, momentum, weight_decay=None):
+    update = optimizers.update_for(chosen, optimizers.scaled(learning_rate, shape), momentum)
+    if weight_decay is None:
+      return optimizers.around(config.optimizer, update)
+    update = optax.chain(optax.add_decayed_weights(weight_decay,
+                                                   optimizers.decay_mask(config.optimizer)),
+                         update)
+    return optimizers.around(config.optimizer, update, weight_decay=False)
 
+  if weight_decay_per_lane:
+    return optax.inject_hyperparams(pipeline)(learning_rate=1.0, momentum=0.0,
+                                              weight_decay=0.0)
   return optax.inject_hyperparams(pipeline)(learning_rate=1.0, momentum=0.0)
 
 
@@ -112,8 +128,11 @@ def train_cells(config: ExperimentConfig, dataset: data.Dataset, cells: list[Cel
   split_of = {f: splits.for_run(dataset.train_y, config.dataset, f)
               for f in sorted({c.fold for c in cells})}
   num_train = len(next(iter(split_of.values())).train)  # every fold has N // k
+  decays = any(c.weight_decay is not None for c in cells)
+  if decays and any(c.weight_decay is None for c in cells):
+    raise ValueError("train_cells: give every cell a weight_decay, or none")
   tx = injected_optimizer(config, config.train.epochs * train_lib.steps_per_epoch(
-      num_train, config.train.batch_size))
+      num_train, config.train.batch_size), weight_decay_per_lane=decays)
   seeds = sorted({c.seed for c in cells})
   params_by_seed = {}
   for seed in seeds:
@@ -126,16 +145,18 @@ def train_cells(config: ExperimentConfig, dataset: data.Dataset, cells: list[Cel
                                num_train, config.train.batch_size)
   evaluate = train_lib.make_evaluate(graphdef, config.loss.name)
 
-  def init_cell(params, learning_rate, momentum):
+  def init_cell(params, learning_rate, momentum, weight_decay):
     opt_state = tx.init(params)
     hyperparams = dict(opt_state.hyperparams, learning_rate=learning_rate, momentum=momentum)
+    if decays:
+      hyperparams["weight_decay"] = weight_decay
     return train_lib.TrainState(params, opt_state._replace(hyperparams=hyperparams),
                                 jnp.zeros((), jnp.int32))
 
   @jax.jit
-  def run_chunk(params, learning_rates, momenta, seeds, train_indices, validation_indices,
-                dropout_keys, train_x, train_y, test_x, test_y):
-    states = jax.vmap(init_cell)(params, learning_rates, momenta)
+  def run_chunk(params, learning_rates, momenta, weight_decays, seeds, train_indices,
+                validation_indices, dropout_keys, train_x, train_y, test_x, test_y):
+    states = jax.vmap(init_cell)(params, learning_rates, momenta, weight_decays)
 
     def one_epoch(states, epoch_index):
       keys = jax.vmap(lambda s: train_lib.epoch_key(s, epoch_index))(seeds)
@@ -170,6 +191,7 @@ def train_cells(config: ExperimentConfig, dataset: data.Dataset, cells: list[Cel
     no_validation = np.zeros(1, np.int32)
     lanes = place((params, np.asarray([c.learning_rate for c in padded], np.float32),
                    np.asarray([c.momentum for c in padded], np.float32),
+                   np.asarray([c.weight_decay or 0.0 for c in padded], np.float32),
                    np.asarray([c.seed for c in padded]),
                    np.stack([split_of[c.fold].train for c in padded]),
                    np.stack([split_of[c.fold].validation if validated else no_validation

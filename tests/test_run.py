@@ -220,6 +220,10 @@ def test_compare_on_a_tiny_budget(tmp_path):
     assert paired["mean_difference"] == pytest.approx((mine[0] - first[0] + mine[1] - first[1])
                                                       / 2)
     assert 0.0 <= paired["p_value"] <= 1.0
+    verdict = paired["equivalence"]  # an equivalence test at the declared margin, Holm
+    assert verdict["margin"] == 0.005 and verdict["corrected_verdict"] in (
+        "equivalent", "better", "worse", "inconclusive", "no spread")
+  assert rows[4]["vs_first"]["equivalence"]["verdict"] == "inconclusive"
   assert rows[4]["vs_first"] == {**rows[4]["vs_first"], "pairs": 0, "p_value": None}
   assert rows[0]["learning_rate"] + rows[0]["momentum"] == pytest.approx(1.0)
   assert rows[2]["learning_rate"] == pytest.approx((3 - 5 ** 0.5) / 2)

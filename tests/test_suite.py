@@ -7,11 +7,10 @@ import statistics
 
 import pytest
 import yaml
-from scipy import stats
 
 from experiments import config as config_lib
-from experiments import data, suite, sweep
-from experiments.analysis import scoring, suite_report
+from experiments import data, search, suite, sweep
+from experiments.analysis import equivalence, scoring, tuning_curves
 from experiments.training import multiseed
 
 QUICK = "configs/suite_quick.yaml"
@@ -35,97 +34,88 @@ def finished(tmp_path_factory):
   return out
 
 
-def test_writes_the_four_outputs_with_every_field(finished):
-  for name in ("suite.json", "suite.md", "profile.png", "accuracy.png"):
+def test_writes_every_output_with_every_field(finished):
+  for name in ("suite.json", "suite.md", "profile.png", "profile-dual_process_loss.png",
+               "accuracy.png", "curves-digits-mlp.png", "curves-digits-mlp-noise40.png"):
     assert (finished / name).stat().st_size > 0, name
   document = json.loads((finished / "suite.json").read_text())
-  assert document["config"]["seeds"] == [0, 1] and document["versions"]["jax"]
-  assert [w["name"] for w in document["workloads"]] == ["digits_mlp", "digits_mlp_noise40"]
+  assert document["config"]["seeds"] == [0, 1, 2] and document["versions"]["jax"]
+  assert [(w["name"], w["loss"]) for w in document["workloads"]] == [
+      ("digits_mlp", "cross_entropy"), ("digits_mlp+dual_process_loss", "dual_process"),
+      ("digits_mlp_noise40", "cross_entropy")]
+  assert document["losses"] == ["cross_entropy", "dual_process"]
   for workload in document["workloads"]:
+    labels = ["tuned sgd", "tuned adam", "tuned sgd + schedule"]
     assert [r["optimizer"] for r in workload["rows"]] == [
-        "reported (0.016, 0.874)", "double_bayesian + warmup_cosine", "information (KL2, H2)",
-        "adam (1e-3)", "tuned sgd", "tuned sgd + schedule"]
-    tuned, scheduled = workload["groups"][-2:]
-    assert tuned["tuned"] and tuned["name"] == "sgd" and tuned["baseline"] == "tuned sgd"
-    assert (tuned["learning_rate"], tuned["momentum"]) == (
-        workload["tuning"]["learning_rate"], workload["tuning"]["momentum"])
-    assert len(workload["tuning"]["grid"]) == 3 * 2
-    # The second baseline: SGD under warmup + cosine with weight decay, tuned on the
-    # same validation split (3 peaks x 2 weight decays), then retrained.
-    chosen = workload["scheduled_tuning"]
-    assert scheduled["baseline"] == "tuned sgd + schedule" and scheduled["name"] == "sgd"
-    assert (scheduled["learning_rate"], scheduled["momentum"]) == (chosen["learning_rate"], 0.9)
-    assert f"wd {chosen['weight_decay']:g})" in scheduled["optimizer"]
-    assert len(chosen["grid"]) == 3 * 2 and {e["weight_decay"] for e in chosen["grid"]} == {
-        0.0, 0.001}
-    assert chosen["validation_examples"] == workload["tuning"]["validation_examples"]
-    assert chosen["validation_accuracy"] == max(e["mean_validation_accuracy"]
-                                                for e in chosen["grid"])
+        "double_bayesian (computed)", "adam (1e-3, untuned)", *labels]
+    assert list(workload["searches"]) == labels == list(workload["curves"])
+    for label, trials in workload["searches"].items():
+      assert len(trials) == 4
+      for trial in trials:
+        assert set(trial) >= {"learning_rate", "momentum", "weight_decay",
+                              "validation_accuracy", "diverged"}
+      curve = workload["curves"][label]
+      assert len(curve["expected_best_validation_accuracy"]) == 4
+      assert curve["expected_best_validation_accuracy"][0] == pytest.approx(
+          statistics.fmean(t["validation_accuracy"] for t in trials))
+      assert len(curve["band_low"]) == len(curve["band_high"]) == 4
+      reference = statistics.fmean(workload["rows"][0]["per_seed_validation_accuracy"])
+      assert curve["reference_validation_accuracy"] == pytest.approx(reference)
+      k = curve["break_even_trials"]
+      assert k == tuning_curves.break_even_trials(curve["expected_best_validation_accuracy"],
+                                                  reference)
+      # The baseline's retrained entry is its best trial on validation.
+      best = max(trials, key=lambda t: t["validation_accuracy"])
+      group = next(g for g in workload["groups"] if g["baseline"] == label)
+      assert group["learning_rate"] == pytest.approx(best["learning_rate"])
+    adam_trials = workload["searches"]["tuned adam"]
+    assert all(1e-4 <= t["learning_rate"] <= 0.1 for t in adam_trials)
+    scheduled = workload["searches"]["tuned sgd + schedule"]
+    assert all(t["momentum"] == 0.9 and 1e-5 <= t["weight_decay"] <= 0.01 for t in scheduled)
+    assert all(0 <= t["momentum"] <= 0.99 for t in workload["searches"]["tuned sgd"])
     for group in workload["groups"]:
-      assert [r["seed"] for r in group["runs"]] == [0, 1]
+      assert [r["seed"] for r in group["runs"]] == [0, 1, 2]
       for run in group["runs"]:
-        assert not run["diverged"] and 0 < run["test_accuracy"] <= 1 and run["test_loss"] > 0
-        assert [e["epoch"] for e in run["evaluations"]] == [2, 4, 6, 8, 10]
+        assert not run["diverged"] and 0 < run["test_accuracy"] <= 1
+        assert [e["epoch"] for e in run["evaluations"]] == [3, 6]
+        assert all(e["validation_accuracy"] is not None for e in run["evaluations"])
         expected = scoring.steps_to_target(run["evaluations"], workload["target"])
         assert run["steps_to_target"] == (None if math.isinf(expected) else expected)
-        assert (run["time_to_target_s"] is None) == (run["steps_to_target"] is None)
-  kept = sum(w["tuning"]["wall_time_s"] + w["scheduled_tuning"]["wall_time_s"]
-             + sum(g["wall_time_s"] for g in w["groups"]) for w in document["workloads"])
-  assert document["compute_time_s"] == pytest.approx(kept)
-  assert 0 < document["compute_time_s"] <= document["wall_time_s"]
-  noisy = document["workloads"][1]
-  assert noisy["label_noise"] == 0.4 and noisy["clean_twin"] == "digits_mlp"
+        best_eval = max(run["evaluations"], key=lambda e: e["validation_accuracy"])
+        assert run["test_accuracy_at_best_validation"] == best_eval["test_accuracy"]
+    # No declared target: the rule, read from the trials' validation accuracies only.
+    best_trial = max(t["validation_accuracy"] for ts in workload["searches"].values()
+                     for t in ts)
+    assert not workload["target_declared"]
+    assert workload["target"] == math.floor(1000 * (best_trial - 0.02) + 1e-9) / 1000
+    assert workload["margin"] == 0.01
   markdown = (finished / "suite.md").read_text()
-  assert "## Verdict" in markdown and "### digits_mlp_noise40" in markdown
-  verdicts = markdown.split("## Final test accuracy")[0]
-  assert verdicts.count("| tuned sgd |") == 2  # a row of each verdict table
-  assert "Against tuned sgd:" in markdown and "Against tuned sgd + schedule:" in markdown
-  assert "vs tuned sgd + schedule (points)" in markdown and "drop on digits_mlp_noise40" in markdown
-  assert "## Final test accuracy" in markdown and "| *target* | *0.95* | *0.9* |" in markdown
+  assert "## cross_entropy loss" in markdown and "## dual_process loss" in markdown
+  assert "break-even vs tuned adam" in markdown and "### digits_mlp_noise40" in markdown
+  assert "test at best validation" in markdown
 
 
-def test_the_verdict_is_computed_from_the_cells(finished):
+def test_verdicts_are_equivalence_tests_against_the_reference(finished):
   document = json.loads((finished / "suite.json").read_text())
-  by_name = {w["name"]: {r["optimizer"]: r for r in w["rows"]} for w in document["workloads"]}
-  assert document["tuned_baselines"] == ["tuned sgd", "tuned sgd + schedule"]
-  assert document["verdict"] == document["verdicts"]["tuned sgd"]
-  for baseline, optimizer, verdict in [(b, o, v) for b, verdicts in document["verdicts"].items()
-                                       for o, v in verdicts.items()]:
-    tuned = {w: rows[baseline]["test_accuracy"] for w, rows in by_name.items()}
-    mine = {w: rows[optimizer]["test_accuracy"] for w, rows in by_name.items()}
-    assert verdict["within_1_point_of_tuned"] == sum(
-        tuned[w] - mine[w] <= 0.01 + 1e-9 for w in by_name)
-    reached = 0
-    for rows in by_name.values():
-      steps = [math.inf if s is None else s for s in rows[optimizer]["per_seed_steps_to_target"]]
-      reached += math.isfinite(statistics.median(steps))
-    assert verdict["targets_reached"] == reached
-    clean, noisy = by_name["digits_mlp"][optimizer], by_name["digits_mlp_noise40"][optimizer]
-    assert verdict["noise_drop_from_clean_twin"]["digits_mlp_noise40"] == pytest.approx(
-        clean["test_accuracy"] - noisy["test_accuracy"])
-    assert 0 <= document["profile"]["optimizers"][optimizer]["score"] <= 1
-
-
-def test_every_optimizer_is_paired_by_seed_with_the_first(finished):
-  document = json.loads((finished / "suite.json").read_text())
-  markdown = (finished / "suite.md").read_text()
-  assert "## Paired by seed" in markdown and "scipy.stats.ttest_rel" in markdown
   for workload in document["workloads"]:
     first, *others = workload["rows"]
     for row in others:
+      verdict = workload["comparisons"][row["optimizer"]]
       mine, theirs = row["per_seed_test_accuracy"], first["per_seed_test_accuracy"]
-      paired = suite_report.paired_difference(row, first)
-      differences = [a - b for a, b in zip(mine, theirs, strict=True)]
-      assert paired["pairs"] == 2
-      assert paired["mean_difference"] == pytest.approx(statistics.fmean(differences))
-      assert paired["std_difference"] == pytest.approx(statistics.pstdev(differences))
-      if len(set(differences)) > 1:
-        assert paired["p_value"] == pytest.approx(stats.ttest_rel(mine, theirs).pvalue)
-      cell = (f"{100 * paired['mean_difference']:+.2f} ± {100 * paired['std_difference']:.2f} "
-              f"(p {format(paired['p_value'], '.2g')})")
-      line = next(x for x in markdown.split("## Paired by seed")[1].splitlines()
-                  if x.startswith(f"| {row['optimizer']} |"))
-      assert cell in line
+      expected = equivalence.compare(mine, theirs, 0.01, 0.05)
+      assert verdict["verdict"] == expected["verdict"]
+      assert verdict["corrected_verdict"] in (verdict["verdict"], "inconclusive")
+      assert verdict["margin"] == 0.01 and verdict["n"] == 3
+      if expected["interval"] is not None:
+        assert verdict["interval"] == pytest.approx(expected["interval"])
+      assert row["test_accuracy_std"] == pytest.approx(statistics.stdev(mine))
+      low, high = row["test_accuracy_interval"]
+      assert low < row["test_accuracy"] < high or low == high
+  for loss, summary in document["break_even"].items():
+    assert set(summary) == {"tuned sgd", "tuned adam", "tuned sgd + schedule"}, loss
+  for profile in document["profiles"].values():
+    for entry in profile["optimizers"].values():
+      assert entry["score"] is None or 0 <= entry["score"] <= 1
 
 
 def test_report_only_writes_the_same_report_again_and_trains_nothing(finished, tmp_path,
@@ -148,60 +138,72 @@ def test_report_only_writes_the_same_report_again_and_trains_nothing(finished, t
     assert fragment in line
 
 
-def test_an_interrupted_suite_resumes_to_the_same_result(finished, tmp_path, monkeypatch,
-                                                         capsys):
+def test_an_interrupted_suite_resumes_to_the_same_result(finished, tmp_path, monkeypatch):
+  # The finished suite less its last search and groups: what a stop would have left.
   out = tmp_path / "interrupted"
-  real = multiseed.train_seeds
-  calls = []
+  shutil.copytree(finished, out, ignore=shutil.ignore_patterns(".lock", "suite.json"))
+  last = out / "cells" / "digits_mlp_noise40"
+  (last / "search" / "tuned-adam.json").unlink()
+  for group in sorted(last.glob("0*.json"))[-2:]:
+    group.unlink()
 
-  def interrupted_after_three(*args, **kwargs):
-    calls.append(1)
-    if len(calls) == 4:
-      raise KeyboardInterrupt
-    return real(*args, **kwargs)
+  def interrupted(*args, **kwargs):
+    raise KeyboardInterrupt
 
-  monkeypatch.setattr(multiseed, "train_seeds", interrupted_after_three)
+  monkeypatch.setattr(sweep, "train_cells", interrupted)
   with pytest.raises(SystemExit) as exit_info:
     suite.main([QUICK, "--out", str(out)])
   assert exit_info.value.code == 130
-  kept = sorted(p.name for p in (out / "cells" / "digits_mlp").iterdir())
-  assert len(kept) == 5 and {"tuning.json", "scheduled_tuning.json"} <= set(kept)  # + 3 groups
-  monkeypatch.setattr(multiseed, "train_seeds", real)
-  real_train_cells, tuned = sweep.train_cells, []
+  monkeypatch.undo()
+  real_train_cells, real_train_seeds, searched, trained = (sweep.train_cells,
+                                                           multiseed.train_seeds, [], [])
 
   def counted_train_cells(*args, **kwargs):
-    tuned.append(1)
+    searched.append(1)
     return real_train_cells(*args, **kwargs)
 
+  def counted_train_seeds(*args, **kwargs):
+    trained.append(1)
+    return real_train_seeds(*args, **kwargs)
+
   monkeypatch.setattr(sweep, "train_cells", counted_train_cells)
+  monkeypatch.setattr(multiseed, "train_seeds", counted_train_seeds)
   assert suite.main([QUICK, "--out", str(out)]) == 0
-  assert len(tuned) == 3  # only the second workload's grids were left: 1 + 1 per weight decay
+  assert len(searched) == 1 and len(trained) == 2  # only what was missing
   resumed = json.loads((out / "suite.json").read_text())
   expected = json.loads((finished / "suite.json").read_text())
   assert without_timings(resumed) == without_timings(expected)
 
 
-def test_tuning_looks_at_a_validation_split_of_the_training_set_only(monkeypatch):
+def test_trials_look_at_a_validation_split_of_the_training_set_only(monkeypatch):
   config = config_lib.load("configs/default.yaml", ["train.epochs=1"])
   dataset = data.load(config.dataset)
-  seen = []
-
-  def fake_train_cells(swept, held_out, cells, chunk_size=None):
-    seen.append(held_out)
-    return [{"cell": c, "diverged": False, "test_accuracy": c.learning_rate,
-             "test_loss": 1.0, "final_loss": 1.0, "device": 0, "chunk_size": 1}
-            for c in cells]
-
-  monkeypatch.setattr(sweep, "train_cells", fake_train_cells)
-  result = suite.tune(config, dataset, suite.TuningConfig(validation_fraction=0.25))
-  (held_out,) = seen
+  training, held_out = suite.validation_split(dataset, 0.25, seed=0)
   rows = lambda x: {a.tobytes() for a in x}
   assert rows(held_out.test_x) | rows(held_out.train_x) == rows(dataset.train_x)
   assert len(held_out.train_y) + len(held_out.test_y) == len(dataset.train_y)
   assert abs(len(held_out.test_y) - 0.25 * len(dataset.train_y)) <= 10
-  assert not rows(held_out.test_x) & rows(dataset.test_x) - rows(dataset.train_x)
-  assert result["learning_rate"] == 1.0  # the best validation score chose it
-  assert result["validation_examples"] == len(held_out.test_y)
+  assert not rows(held_out.test_x) & (rows(dataset.test_x) - rows(dataset.train_x))
+  # The final runs train on the same part and validate on the same split.
+  assert rows(training.train_x) == rows(held_out.train_x)
+  assert rows(training.validation[0]) == rows(held_out.test_x)
+  assert rows(training.test_x) == rows(dataset.test_x)
+  seen = []
+
+  def fake_train_cells(swept, held, cells, **kwargs):
+    seen.append(held)
+    return [{"cell": c, "diverged": c.learning_rate > 0.5, "test_accuracy": c.learning_rate}
+            for c in cells]
+
+  monkeypatch.setattr(sweep, "train_cells", fake_train_cells)
+  space = search.SearchSpace(label="tuned sgd", learning_rate=search.LogUniform(0.01, 1.0))
+  trials = search.run(config, held_out, space, search.draw(space, 8, 0, 0), 0)
+  assert seen == [held_out]
+  for trial in trials:  # scored on validation; a diverged trial at chance level
+    expected = 0.1 if trial["learning_rate"] > 0.5 else trial["learning_rate"]
+    assert trial["validation_accuracy"] == pytest.approx(expected)
+  assert search.draw(space, 8, 0, 0) == search.draw(space, 8, 0, 0)
+  assert search.draw(space, 8, 0, 0) != search.draw(space, 8, 0, 1)
 
 
 def write_suite(tmp_path, **changes):
@@ -223,7 +225,13 @@ def write_suite(tmp_path, **changes):
      "workloads[0] (a): config file"),
     ({"workloads": [{"name": "a", "config": "default.yaml", "target": 1.5}]},
      "config key 'workloads[0].target'"),
-    ({"tuning": {"validation_fraction": 0.9}}, "config key 'tuning.validation_fraction'"),
+    ({"validation_fraction": 0.9}, "config key 'validation_fraction'"),
+    ({"margin": 0}, "config key 'margin'"),
+    ({"search": {"trials": 0}}, "config key 'search.trials'"),
+    ({"search": {"spaces": [{"label": "a", "learning_rate": {"min": 1, "max": 0.1}}]}},
+     "config key 'search.spaces[0].learning_rate'"),
+    ({"search": {"spaces": [{"label": "a", "name": "adam", "momentum": 0.9}]}},
+     "config key 'search.spaces[0].momentum'"),
     ({"optimizers": [{"name": "lion"}]}, "config key 'optimizers[0].name'"),
 ])
 def test_bad_suite_configs_exit_2_with_one_line(tmp_path, capsys, changes, fragment):
@@ -248,8 +256,9 @@ def test_an_optional_workload_without_its_data_is_skipped_with_its_reason(tmp_pa
        "overrides": ["train.epochs=1", "train.progress=false"]},
       {"name": "fashion", "config": "fashion_mnist_mlp.yaml", "target": 0.5, "optional": True,
        "overrides": [f"dataset.path={tmp_path / 'absent'}"]}],
-      optimizers=[{"name": "dual_process"}], seeds=[0],
-      tuning={"learning_rates": {"min": 0.1, "max": 0.1, "num": 1}, "momenta": [0.9]})
+      optimizers=[{"name": "dual_process"}], seeds=[0], losses=["cross_entropy"],
+      search={"trials": 1, "spaces": [{"label": "tuned sgd", "momentum": 0.9,
+                                        "learning_rate": {"min": 0.1, "max": 0.2}}]})
   assert suite.main([str(path), "--out", str(tmp_path / "out")]) == 0
   document = json.loads((tmp_path / "out" / "suite.json").read_text())
   assert [w["name"] for w in document["workloads"]] == ["digits"]

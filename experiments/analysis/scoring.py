@@ -1,6 +1,6 @@
 """Judging optimizers across workloads, the AlgoPerf way: pure functions over results.
 
-- steps to target: the first evaluation whose test accuracy meets the
+- steps to target: the first evaluation whose validation accuracy meets the
   workload's target; never reached is infinity;
 - per (workload, optimizer): the median over seeds (infinity takes part);
 - performance profile: r = t / (best t on that workload), ratios above
@@ -24,10 +24,12 @@ INF = math.inf
 _ROUNDING = 1e-9  # 0.975 - 0.970 is 0.0050000000000000044 in floating point
 
 
-def steps_to_target(evaluations: Sequence[dict], target: float) -> float:
-  """The step of the first evaluation with ``test_accuracy >= target``; inf if none."""
+def steps_to_target(evaluations: Sequence[dict], target: float,
+                    key: str = "validation_accuracy") -> float:
+  """The step of the first evaluation with ``key >= target``; inf if none. AlgoPerf reads
+  targets on validation data, so ``key`` is the validation accuracy unless told."""
   for record in evaluations:
-    accuracy = record.get("test_accuracy")
+    accuracy = record.get(key)
     if accuracy is not None and accuracy >= target:
       return record["step"]
   return INF

@@ -34,14 +34,16 @@ def stacked_states(config: ExperimentConfig, dataset: data.Dataset, seeds, tx):
 
 
 def train_seeds(config: ExperimentConfig, dataset: data.Dataset, seeds, eval_every: int,
-                progress=None) -> list[dict]:
+                progress=None, validation=None) -> list[dict]:
   """Trains ``config`` for each seed at once; returns per-seed results with evaluations.
 
   Each result has ``seed``, ``diverged`` (a non-finite loss or update at some
   step), ``evaluations`` (``step``, ``epoch``, ``test_accuracy``,
   ``test_loss``, ``train_seconds``: the cumulative training time of the whole
   vmapped program, compilation and evaluation excluded), and the final
-  ``test_accuracy`` and ``test_loss`` (None when diverged).
+  ``test_accuracy`` and ``test_loss`` (None when diverged). With ``validation``
+  (``(x, y)`` held out of ``dataset``'s training set) every evaluation also has
+  ``validation_accuracy`` and ``validation_loss``, and so does the result.
   """
   split = splits.for_run(dataset.train_y, config.dataset)
   num_train = len(split.train)
@@ -78,6 +80,8 @@ def train_seeds(config: ExperimentConfig, dataset: data.Dataset, seeds, eval_eve
 
   arrays = [jnp.asarray(a) for a in (dataset.train_x, dataset.train_y, dataset.test_x,
                                      dataset.test_y)]
+  validation_arrays = (None if validation is None
+                       else [jnp.asarray(a) for a in validation])
   evaluations = [[] for _ in seeds]
   finite = np.ones(len(seeds), bool)
   train_seconds, done, compiled = 0.0, 0, {}
@@ -92,15 +96,21 @@ def train_seeds(config: ExperimentConfig, dataset: data.Dataset, seeds, eval_eve
     train_seconds += time.perf_counter() - tic
     done += length
     tests = jax.device_get(test_metrics(states, arrays[2], arrays[3]))
+    held_out = (None if validation is None
+                else jax.device_get(test_metrics(states, *validation_arrays)))
     for i in range(len(seeds)):
       ok = bool(finite[i])
-      evaluations[i].append({
-          "epoch": done, "step": done * steps_per_epoch, "train_seconds": train_seconds,
-          "test_accuracy": float(tests["test_accuracy"][i]) if ok else None,
-          "test_loss": float(tests["test_loss"][i]) if ok else None})
+      record = {"epoch": done, "step": done * steps_per_epoch, "train_seconds": train_seconds,
+                "test_accuracy": float(tests["test_accuracy"][i]) if ok else None,
+                "test_loss": float(tests["test_loss"][i]) if ok else None}
+      if held_out is not None:
+        record["validation_accuracy"] = float(held_out["test_accuracy"][i]) if ok else None
+        record["validation_loss"] = float(held_out["test_loss"][i]) if ok else None
+      evaluations[i].append(record)
     if progress is not None:
       progress(done)
+  keys = ("test_accuracy", "test_loss") + (() if validation is None else
+                                            ("validation_accuracy", "validation_loss"))
   return [{"seed": seed, "diverged": not bool(finite[i]), "evaluations": evaluations[i],
-           "test_accuracy": evaluations[i][-1]["test_accuracy"],
-           "test_loss": evaluations[i][-1]["test_loss"]}
+           **{k: evaluations[i][-1][k] for k in keys}}
           for i, seed in enumerate(seeds)]

@@ -149,27 +149,34 @@ def around(config: OptimizerConfig, update: optax.GradientTransformation,
   return optax.chain(*links, update) if links else update
 
 
+def update_for(config: OptimizerConfig, learning_rate: optax.ScalarOrSchedule,
+               momentum) -> optax.GradientTransformation:
+  """The entry's bare update (no clipping or weight decay) at ``learning_rate`` and
+  ``momentum``, numbers or traced hyperparameters (the sweep injects both per lane);
+  ``momentum`` is ignored by optimizers that take none."""
+  if config.name == "adam":
+    return optax.adam(learning_rate)
+  return {
+      "dual_process": lambda: dualprocess.dual_process(learning_rate, momentum,
+                                                       nesterov=config.nesterov),
+      "sgd": lambda: optax.sgd(learning_rate, momentum=momentum, nesterov=config.nesterov),
+      "prodigy": lambda: contrib.prodigy(learning_rate),
+      "dog": lambda: contrib.dog(learning_rate),
+      "dadapt_adamw": lambda: contrib.dadapt_adamw(learning_rate),
+      "schedule_free_sgd": lambda: contrib.schedule_free_sgd(learning_rate, b1=momentum),
+      "cocob": lambda: contrib.cocob(learning_rate),
+      "mechanize": lambda: contrib.mechanize(optax.sgd(learning_rate)),
+  }[config.name]()
+
+
 def create(config: OptimizerConfig, total_steps: int) -> optax.GradientTransformation:
   """The entry's pipeline; ``total_steps`` is the run's, for the schedule's default decay."""
   resolved = resolve(config)
   lr = scaled(resolved.learning_rate, schedule_shape(config.schedule, total_steps))
-  momentum = resolved.momentum
-  if config.name == "adam":
-    if config.weight_decay:  # decoupled the optax way: adamw
-      return around(config, optax.adamw(lr, weight_decay=config.weight_decay,
-                                        mask=decay_mask(config)), weight_decay=False)
-    return around(config, optax.adam(lr))
-  update = {
-      "dual_process": lambda: dualprocess.dual_process(lr, momentum, nesterov=config.nesterov),
-      "sgd": lambda: optax.sgd(lr, momentum=momentum, nesterov=config.nesterov),
-      "prodigy": lambda: contrib.prodigy(lr),
-      "dog": lambda: contrib.dog(lr),
-      "dadapt_adamw": lambda: contrib.dadapt_adamw(lr),
-      "schedule_free_sgd": lambda: contrib.schedule_free_sgd(lr, b1=momentum),
-      "cocob": lambda: contrib.cocob(lr),
-      "mechanize": lambda: contrib.mechanize(optax.sgd(lr)),
-  }[config.name]()
-  return around(config, update)
+  if config.name == "adam" and config.weight_decay:  # decoupled the optax way: adamw
+    return around(config, optax.adamw(lr, weight_decay=config.weight_decay,
+                                      mask=decay_mask(config)), weight_decay=False)
+  return around(config, update_for(config, lr, resolved.momentum))
 
 
 def evaluation_params(config: OptimizerConfig, opt_state, params):
