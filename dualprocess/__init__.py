@@ -20,7 +20,7 @@ from dualprocess.losses import (
 )
 from dualprocess.optim import dual_process, scale_by_dual_process
 
-__version__ = "0.3.0"
+__version__ = "0.3.0"  # the one source of the version; pyproject.toml reads it from here
 
 __all__ = [
     "Decomposition",
