@@ -11,11 +11,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import pathlib
-from typing import Literal, Optional, Union
+from typing import Any, Literal, Optional, Union
 
 from dualprocess.constants import NAMES as HYPERPARAMETER_SETS
 from experiments.typed_yaml import (
+  WRITTEN_WHEN_SET,
   ConfigError,
+  FrozenMapping,
   apply_overrides,
   build,
   check_positive,
@@ -30,8 +32,12 @@ __all__ = ["ConfigError", "ExperimentConfig", "apply_overrides", "build", "dump"
 
 DEFAULT_CONFIG = pathlib.Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
 
+# The built-in names; optimizer.name also takes 'optax.NAME', 'optax.contrib.NAME' or
+# 'package.module:function' (experiments/training/optimizers.py).
 OPTIMIZERS = ("dual_process", "sgd", "adam", "prodigy", "dog", "dadapt_adamw",
               "schedule_free_sgd", "cocob", "mechanize")
+# Built-in names that take a momentum (schedule_free_sgd as its b1).
+MOMENTUM_OPTIMIZERS = ("dual_process", "sgd", "schedule_free_sgd")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -203,10 +209,24 @@ class ScheduleConfig:
 
 @dataclasses.dataclass(frozen=True)
 class OptimizerConfig:
-  name: Literal[OPTIMIZERS] = "dual_process"
-  learning_rate: Optional[float] = None  # None: the optimizer's own default
-  momentum: Optional[float] = None  # dual_process, sgd, schedule_free_sgd (its b1)
-  nesterov: bool = False
+  # A built-in name, or any optax optimizer: 'optax.NAME' or 'optax.contrib.NAME' (e.g.
+  # 'optax.adamw', 'optax.lion', 'optax.contrib.muon'), or 'package.module:function'
+  # returning an optax.GradientTransformation. A module named here is imported, and its
+  # code runs, when the config is loaded (as Hydra's _target_ does).
+  name: Union[Literal[OPTIMIZERS], str] = "dual_process"
+  # Passed as the update's learning_rate (scaled by the schedule); null: its own default.
+  learning_rate: Optional[float] = None
+  # dual_process, sgd, schedule_free_sgd (its b1); an optax name or a function: passed as
+  # the argument momentum_argument names.
+  momentum: Optional[float] = None
+  # optax names and functions: the argument momentum is passed as (e.g. b1 of optax.adamw,
+  # beta of optax.contrib.muon); null: 'momentum' where the function takes one.
+  momentum_argument: Optional[str] = dataclasses.field(default=None, metadata=WRITTEN_WHEN_SET)
+  # optax names and functions: their other keyword arguments, e.g. {b2: 0.95, eps: 1e-8};
+  # the learning rate and momentum are set by the keys above.
+  kwargs: dict[str, Any] = dataclasses.field(default_factory=FrozenMapping,
+                                             metadata=WRITTEN_WHEN_SET)
+  nesterov: bool = False  # dual_process and sgd (optax names: kwargs.nesterov)
   # A named set of dualprocess.hyperparameters instead of typed-in numbers:
   # 'double_bayesian' (the author's derived sqrt(2)/phi and (1 - sqrt(2)/phi)^2),
   # 'reported' (the same rounded, 0.016 and 0.874), 'information' (ours, KL2(e||u) and
@@ -215,7 +235,9 @@ class OptimizerConfig:
   label: Optional[str] = None  # the name shown in tables and plots
   # An optax chain, as its users write it: clip_by_global_norm(clip_norm), then
   # add_decayed_weights(weight_decay) (adam: adamw), then the optimizer with the
-  # learning rate following the schedule. null / 0: left out.
+  # learning rate following the schedule. null / 0: left out. For an optax name or a
+  # function the decay is added to the gradient in front of the update (L2, coupled, for
+  # adaptive ones; optax.adamw's own decoupled decay is its kwargs.weight_decay).
   schedule: ScheduleConfig = ScheduleConfig()
   weight_decay: float = 0.0
   # Which parameters decay: all of them, or 'kernels' (two or more dimensions),
@@ -234,7 +256,8 @@ class OptimizerConfig:
     if self.schedule.name != "constant" and self.name == "schedule_free_sgd":
       raise ConfigError(f"config key '{key}.schedule': schedule_free_sgd takes no schedule "
                         "(it is built to need none); allowed for dual_process, sgd, adam, "
-                        "prodigy, dog, dadapt_adamw, cocob, mechanize")
+                        "prodigy, dog, dadapt_adamw, cocob, mechanize, optax names and "
+                        "functions")
     if self.preset is not None:
       if self.learning_rate is not None or self.momentum is not None:
         raise ConfigError(f"config key '{key}.preset': sets learning_rate and momentum; give "
@@ -247,14 +270,27 @@ class OptimizerConfig:
                           f"got {self.learning_rate}")
     if self.momentum is not None:
       check_range(f"{key}.momentum", self.momentum, 0.0, 1.0, open_high=True)
-      if self.name not in ("dual_process", "sgd", "schedule_free_sgd"):
-        raise ConfigError(f"config key '{key}.momentum': not used by optimizer '{self.name}' "
-                          "(allowed for dual_process, sgd, schedule_free_sgd)")
+    if self.nesterov and self.name not in ("dual_process", "sgd"):
+      raise ConfigError(f"config key '{key}.nesterov': only for dual_process and sgd"
+                        + ("" if self.name in OPTIMIZERS else " (optax names: kwargs.nesterov)"))
+    if self.name not in OPTIMIZERS:
+      # An optax name or a function: imported (its module's code runs) and checked against
+      # its signature and by one call; every mistake is a ConfigError naming the key.
+      from experiments.training import optimizers
+
+      optimizers.check(self, key)
+      return
+    for field in ("kwargs", "momentum_argument"):
+      if getattr(self, field):
+        raise ConfigError(f"config key '{key}.{field}': only for an optax name or a "
+                          f"'package.module:function', not optimizer '{self.name}'")
+    if self.momentum is not None and self.name not in MOMENTUM_OPTIMIZERS:
+      raise ConfigError(f"config key '{key}.momentum': not used by optimizer '{self.name}' "
+                        "(allowed for dual_process, sgd, schedule_free_sgd, and optax names "
+                        "and functions with a momentum_argument)")
     if self.name in ("sgd", "adam") and self.learning_rate is None and self.preset is None:
       raise ConfigError(f"config key '{key}.learning_rate': required for optimizer "
                         f"'{self.name}' (a positive number)")
-    if self.nesterov and self.name not in ("dual_process", "sgd"):
-      raise ConfigError(f"config key '{key}.nesterov': only for dual_process and sgd")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -302,14 +338,21 @@ class CompareConfig:
   seeds: tuple[int, ...] = (0, 1, 2)
   # With dataset.folds: the folds every optimizer trains on (null: all of them).
   folds: Optional[tuple[int, ...]] = None
-  # The first entry is the reference: every other row gets a paired test against it.
+  # The first entry is the reference: every other row gets an equivalence test
+  # (TOST) against it over the matched runs, Holm-corrected over the rows.
   optimizers: tuple[OptimizerConfig, ...] = ()
+  # The equivalence margin in accuracy, declared before the run: the largest
+  # difference a practitioner would not act on (METHODS.md section 4).
+  margin: float = 0.005
+  alpha: float = 0.05  # each one-sided test's level; the interval is 1 - 2 alpha
 
   def validate(self, key):
     if not self.seeds:
       raise ConfigError(f"config key '{key}.seeds': needs at least one seed")
     if not self.optimizers:
       raise ConfigError(f"config key '{key}.optimizers': needs at least one optimizer")
+    check_range(f"{key}.margin", self.margin, 0.0, 1.0, open_low=True)
+    check_range(f"{key}.alpha", self.alpha, 0.0, 0.5, open_low=True, open_high=True)
     if self.folds is not None:
       if not self.folds or len(set(self.folds)) < len(self.folds):
         raise ConfigError(f"config key '{key}.folds': distinct folds, at least one, or null")
@@ -353,8 +396,16 @@ class SweepConfig:
   # side), map (one after another, lax.map) or auto: vmap on accelerators, map
   # on the CPU, where vmapping a CNN's matmuls only adds batch dimensions.
   lanes: Literal["auto", "vmap", "map"] = "auto"
+  # An optax name or a function (optimizer.name): the argument the momentum axis is
+  # passed as, e.g. b1 (optax.adamw, optax.lion) or beta (optax.contrib.muon); null:
+  # optimizer.momentum_argument, or 'momentum' where the function takes one. Without
+  # one the sweep needs momenta [0].
+  momentum_argument: Optional[str] = dataclasses.field(default=None, metadata=WRITTEN_WHEN_SET)
 
   def validate(self, key):
+    if self.momentum_argument is not None and not self.momentum_argument.isidentifier():
+      raise ConfigError(f"config key '{key}.momentum_argument': must be an argument's name, "
+                        f"got {self.momentum_argument!r}")
     for i, m in enumerate(self.momenta):
       check_range(f"{key}.momenta[{i}]", m, 0.0, 1.0, open_high=True)
     if isinstance(self.learning_rates, tuple):

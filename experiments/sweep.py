@@ -90,16 +90,21 @@ def injected_optimizer(config: ExperimentConfig, total_steps: int,
   carries its own, inside the config's pipeline (schedule shape, weight decay, clipping),
   which every cell shares, as is ``nesterov``. ``dual_process`` and ``sgd`` are
   ``dual_process`` (the same heavy-ball update); other optimizers take the cell's learning
-  rate and ignore its momentum where they have none. With ``weight_decay_per_lane`` the
-  decoupled weight decay is a third per-cell hyperparameter (the config's mask applies).
-  Without those keys it is the bare optimizer itself."""
+  rate and ignore its momentum where they have none. An optax name or a function takes
+  the cell's learning rate as ``learning_rate`` and its momentum as the argument
+  ``sweep.momentum_argument`` names (e.g. ``b1``); where there is none, a sweep that varies
+  momentum is refused in one line (``optimizers.swept_momentum_argument``). With
+  ``weight_decay_per_lane`` the decoupled weight decay is a third per-cell hyperparameter
+  (the config's mask applies). Without those keys it is the bare optimizer itself."""
   shape = optimizers.schedule_shape(config.optimizer.schedule, total_steps)
   chosen = config.optimizer
+  argument = optimizers.swept_momentum_argument(chosen, config.sweep)
   if chosen.name == "sgd":
     chosen = dataclasses.replace(chosen, name="dual_process")
 
   def pipeline(learning_rate, momentum, weight_decay=None):
-    update = optimizers.update_for(chosen, optimizers.scaled(learning_rate, shape), momentum)
+    update = optimizers.update_for(chosen, optimizers.scaled(learning_rate, shape), momentum,
+                                   argument)
     if weight_decay is None:
       return optimizers.around(config.optimizer, update)
     update = optax.chain(optax.add_decayed_weights(weight_decay,

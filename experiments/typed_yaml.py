@@ -2,7 +2,8 @@
 
 The machinery behind :mod:`experiments.config` (which holds the schema): it
 converts YAML values to the dataclass fields' annotated types (``Literal``,
-``Optional``, unions, tuples, nested dataclasses), applies ``--set KEY=VALUE``
+``Optional``, unions, tuples, nested dataclasses, ``dict[str, X]`` mappings of
+free-form names, kept as a read-only :class:`FrozenMapping`), applies ``--set KEY=VALUE``
 overrides and writes a config back as YAML. Every mistake raises
 :class:`ConfigError`, whose message is the line the command line prints before
 exiting with code 2.
@@ -25,6 +26,50 @@ _YAML11_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 class ConfigError(ValueError):
   """A config mistake; its message is the one line shown to the user."""
+
+
+# Field metadata: the field is written out (to_dict, dump) only where it differs from its
+# default. A field added to a schema this way leaves every config that does not use it
+# written as before, so an output folder from an earlier version, whose config.yaml is
+# compared as text, still resumes.
+WRITTEN_WHEN_SET = types.MappingProxyType({"written": "when set"})
+
+
+class FrozenMapping(dict):
+  """A read-only ``dict``: the value of a ``dict[str, X]`` field, so that a frozen config
+  stays immutable and hashable (nested lists and mappings count by their contents)."""
+
+  def _read_only(self, *args, **kwargs):
+    raise TypeError("a config's mapping is read-only; use dataclasses.replace with a new one")
+
+  __setitem__ = __delitem__ = __ior__ = _read_only
+  clear = pop = popitem = setdefault = update = _read_only
+
+  def __hash__(self):
+    return hash(_hashable(self))
+
+  def __reduce__(self):  # copy and pickle rebuild it whole instead of item by item
+    return (type(self), (dict(self),))
+
+
+def _hashable(value):
+  if isinstance(value, dict):
+    return tuple(sorted(((k, _hashable(v)) for k, v in value.items()), key=repr))
+  if isinstance(value, (list, tuple)):
+    return tuple(_hashable(v) for v in value)
+  return value
+
+
+def _plain_value(value):
+  """A free-form YAML value (a ``dict[str, Any]`` entry) as written, except that a number
+  PyYAML read as a string (``1e-3``: no dot) is the number it means, at any depth."""
+  if isinstance(value, str) and _YAML11_FLOAT.fullmatch(value.strip()):
+    return float(value)
+  if isinstance(value, list):
+    return [_plain_value(v) for v in value]
+  if isinstance(value, dict):
+    return {k: _plain_value(v) for k, v in value.items()}
+  return value
 
 
 def check_positive(key, value, minimum=1):
@@ -53,6 +98,9 @@ def _type_name(tp) -> str:
     return "null"
   if dataclasses.is_dataclass(tp):
     return "a mapping with keys " + ", ".join(f.name for f in dataclasses.fields(tp))
+  if origin is dict or tp is dict:
+    item = (typing.get_args(tp) or (str, typing.Any))[1]
+    return "a mapping of names to " + ("values" if item is typing.Any else _type_name(item))
   return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[tp]
 
 
@@ -86,6 +134,18 @@ def _convert(tp, value, key):
     return tuple(_convert(item, v, f"{key}[{i}]") for i, v in enumerate(value))
   if dataclasses.is_dataclass(tp):
     return build(tp, value, key)
+  if origin is dict or tp is dict:
+    names, item = typing.get_args(tp) or (str, typing.Any)
+    if names is not str:
+      raise TypeError(f"{key}: only dict[str, X] fields are supported, not {tp}")
+    if not isinstance(value, dict):
+      raise ConfigError(f"config key '{key}': expected {_type_name(tp)}, got {value!r}")
+    for name in value:
+      if not isinstance(name, str):
+        raise ConfigError(f"config key '{key}': the names of its entries are strings, got "
+                          f"{name!r}")
+    return FrozenMapping({name: _plain_value(v) if item is typing.Any
+                          else _convert(item, v, f"{key}.{name}") for name, v in value.items()})
   if tp is type(None):
     if value is None:
       return None
@@ -188,11 +248,23 @@ def to_dict(config) -> dict:
   """The resolved config as plain YAML-ready data."""
   def plain(value):
     if dataclasses.is_dataclass(value):
-      return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, tuple):
+      return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)
+              if not _unset(f, getattr(value, f.name))}
+    if isinstance(value, (tuple, list)):
       return [plain(v) for v in value]
+    if isinstance(value, dict):  # a FrozenMapping too: YAML writes plain mappings only
+      return {k: plain(v) for k, v in value.items()}
     return value
   return plain(config)
+
+
+def _unset(field: dataclasses.Field, value) -> bool:
+  """Whether ``field`` is written only when set and ``value`` is its default."""
+  if field.metadata.get("written") != "when set":
+    return False
+  if field.default is not dataclasses.MISSING:
+    return value == field.default
+  return field.default_factory is not dataclasses.MISSING and value == field.default_factory()
 
 
 def dump(config) -> str:
