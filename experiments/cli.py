@@ -26,13 +26,26 @@ class Diverged(RuntimeError):
   """Training produced a non-finite loss or update; the summary says where."""
 
 
+def end_progress_bars() -> None:
+  """Closes every open tqdm bar, so that the next line starts on a line of its own (a
+  message printed while a bar is drawn would be glued to its end)."""
+  std = sys.modules.get("tqdm.std")  # only if a bar can exist
+  if std is not None:
+    for bar in list(getattr(std.tqdm, "_instances", ())):
+      bar.close()
+
+
 @contextlib.contextmanager
 def exit_codes():
   """Config mistakes exit 2, divergence 3, a failed write 74, a signal 128 + its number;
   one line each, no traceback. The command's lock on its --out is released on every path
   (after a stop, by the process's exit)."""
   try:
-    yield
+    try:
+      yield
+    except BaseException:
+      end_progress_bars()  # every one-line message below starts on a line of its own
+      raise
   except ConfigError as error:
     print(f"error: {error}", file=sys.stderr)
     raise SystemExit(EXIT_USAGE) from None

@@ -11,6 +11,7 @@ import errno
 import json
 import os
 import shutil
+import sys
 import subprocess
 
 import pytest
@@ -123,3 +124,21 @@ def test_a_failure_outside_the_output_folder_is_not_called_a_write_failure(tmp_p
     assert cli.write_failure(ValueError("shapes do not match")) is None
   finally:
     outputs.prepared.pop()
+
+
+def test_a_one_line_error_starts_on_a_line_of_its_own_while_a_progress_bar_is_drawn(capsys):
+  import tqdm
+
+  from experiments.config import ConfigError
+
+  bar = tqdm.tqdm(total=10, file=sys.stderr, leave=False, ascii=True)
+  bar.update(3)
+  bar.refresh()
+  with pytest.raises(SystemExit) as exited:
+    with cli.exit_codes():
+      raise ConfigError("config key 'x': bad")
+  assert exited.value.code == 2
+  err = capsys.readouterr().err
+  before, _, _ = err.rpartition("error: config key 'x': bad")
+  assert before == "" or before[-1] in "\r\n"  # not glued to the bar's text
+  assert not getattr(tqdm.std.tqdm, "_instances", ())  # every bar was closed
