@@ -209,6 +209,7 @@ def tuning_curves(workload: dict, path) -> None:
     ax.axhline(reference["validation_accuracy"], color="darkgoldenrod", lw=1.5,
                label=f"{reference['label']} (mean over seeds, 95 % CI)")
   ax.set_xscale("log", base=2)
+  ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
   ax.set(xlabel="random-search trials k", ylabel="expected best validation accuracy",
          title=f"{workload['name']}: what tuning buys", xlim=(1, None))
   ax.legend(fontsize=7, loc="lower right")

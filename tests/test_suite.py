@@ -15,7 +15,7 @@ from experiments.training import multiseed
 
 QUICK = "configs/suite_quick.yaml"
 TIMINGS = ("wall_time_s", "compute_time_s", "train_seconds", "time_to_target_s",
-           "median_time_to_target_s")
+           "median_time_to_target_s", "search_seconds")
 
 
 def without_timings(value):
@@ -36,13 +36,12 @@ def finished(tmp_path_factory):
 
 def test_writes_every_output_with_every_field(finished):
   for name in ("suite.json", "suite.md", "profile.png", "profile-dual_process_loss.png",
-               "accuracy.png", "curves-digits-mlp.png", "curves-digits-mlp-noise40.png"):
+               "accuracy.png", "curves-digits-mlp.png", "curves-digits-mlp-dual-process-loss.png"):
     assert (finished / name).stat().st_size > 0, name
   document = json.loads((finished / "suite.json").read_text())
   assert document["config"]["seeds"] == [0, 1, 2] and document["versions"]["jax"]
   assert [(w["name"], w["loss"]) for w in document["workloads"]] == [
-      ("digits_mlp", "cross_entropy"), ("digits_mlp+dual_process_loss", "dual_process"),
-      ("digits_mlp_noise40", "cross_entropy")]
+      ("digits_mlp", "cross_entropy"), ("digits_mlp+dual_process_loss", "dual_process")]
   assert document["losses"] == ["cross_entropy", "dual_process"]
   for workload in document["workloads"]:
     labels = ["tuned sgd", "tuned adam", "tuned sgd + schedule"]
@@ -91,7 +90,7 @@ def test_writes_every_output_with_every_field(finished):
     assert workload["margin"] == 0.01
   markdown = (finished / "suite.md").read_text()
   assert "## cross_entropy loss" in markdown and "## dual_process loss" in markdown
-  assert "break-even vs tuned adam" in markdown and "### digits_mlp_noise40" in markdown
+  assert "break-even vs tuned adam" in markdown and "### digits_mlp+dual_process_loss" in markdown
   assert "test at best validation" in markdown
 
 
@@ -142,7 +141,7 @@ def test_an_interrupted_suite_resumes_to_the_same_result(finished, tmp_path, mon
   # The finished suite less its last search and groups: what a stop would have left.
   out = tmp_path / "interrupted"
   shutil.copytree(finished, out, ignore=shutil.ignore_patterns(".lock", "suite.json"))
-  last = out / "cells" / "digits_mlp_noise40"
+  last = out / "cells" / "digits_mlp+dual_process_loss"
   (last / "search" / "tuned-adam.json").unlink()
   for group in sorted(last.glob("0*.json"))[-2:]:
     group.unlink()
