@@ -120,7 +120,16 @@ class DatasetConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-  name: Literal["logistic", "mlp", "cnn"] = "mlp"
+  # A built-in model, or the user's own: 'package.module:factory', imported (its code
+  # runs, as Hydra's _target_ does) and called as factory(input_shape=...,
+  # num_classes=..., rngs=nnx.Rngs(...), **kwargs) for an nnx.Module whose model(x) gives
+  # logits [batch, num_classes]; nnx.Dropout and nnx.BatchNorm are switched by
+  # model.train() / model.eval() (experiments/models/own.py). The keys below marked
+  # mlp or cnn are for the built-in models only.
+  name: Union[Literal["logistic", "mlp", "cnn"], str] = "mlp"
+  # 'package.module:factory' only: its other keyword arguments, e.g. {width: 32}.
+  kwargs: dict[str, Any] = dataclasses.field(default_factory=FrozenMapping,
+                                             metadata=WRITTEN_WHEN_SET)
   hidden_sizes: tuple[int, ...] = (128,)  # mlp
   activation: Literal["relu", "tanh", "gelu", "sigmoid"] = "relu"
   channels: tuple[int, ...] = (16, 32)  # cnn
@@ -138,7 +147,25 @@ class ModelConfig:
   # CPU, XLA's convolution on accelerators (experiments/models/conv.py).
   conv: Literal["auto", "xla", "im2col"] = "auto"
 
+  BUILT_IN = ("logistic", "mlp", "cnn")
+
   def validate(self, key):
+    module, colon, factory = self.name.partition(":")
+    if colon:
+      if not all(part.isidentifier() for part in (*module.split("."), *factory.split("."))):
+        raise ConfigError(f"config key '{key}.name': {self.name!r} is not "
+                          "'package.module:factory' (dotted Python names on both sides)")
+      # Imported now (its module's code runs) and its signature checked against the call,
+      # before anything is written; what it returns is checked when the model is made.
+      from experiments.models import own
+
+      own.factory(self, key)
+    elif self.name not in self.BUILT_IN:
+      raise ConfigError(f"config key '{key}.name': unknown value {self.name!r}; allowed: "
+                        + ", ".join(self.BUILT_IN) + ", or 'package.module:factory'")
+    elif self.kwargs:
+      raise ConfigError(f"config key '{key}.kwargs': only for a 'package.module:factory' "
+                        f"model, not '{self.name}'")
     check_positive(f"{key}.pool", self.pool)
     check_range(f"{key}.dropout", self.dropout, 0.0, 1.0, open_high=True)
     if self.dropout and self.name != "cnn":
@@ -314,6 +341,11 @@ class TrainConfig:
   max_segment_steps: Optional[int] = None
   skip_nonfinite: bool = False
   progress: bool = True
+  # The forward pass's arithmetic, built-in models: bfloat16 computes every layer in
+  # bfloat16 while parameters and optimizer state stay float32 and the loss is computed
+  # in float32 (mixed precision, for accelerators; no speed is claimed on a CPU).
+  compute_dtype: Literal["float32", "bfloat16"] = dataclasses.field(
+      default="float32", metadata=WRITTEN_WHEN_SET)
 
   def validate(self, key):
     for field in ("epochs", "batch_size", "eval_every", "log_every"):

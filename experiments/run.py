@@ -92,24 +92,25 @@ def train_and_evaluate(config: ExperimentConfig, dataset: data.Dataset,
   tx = build_optimizer(config, total_steps)
   tic = time.perf_counter()  # one compiled initialization: counted as compile time
   model = models.create(config.model, dataset.input_shape, dataset.num_classes,
-                        config.train.seed)
+                        config.train.seed, config.train.compute_dtype)
   init_time = time.perf_counter() - tic
-  graphdef, state = train_lib.init_state(model, tx)
+  graph, state = train_lib.init_state(model, tx)
   train_step = train_lib.make_train_step(
-      graphdef, tx, config.loss.name,
+      graph, tx, config.loss.name,
       train_lib.batch_sharded(mesh) if len(devices) > 1 else None)
   plan = segments.SegmentPlan(steps_per_epoch, total_steps, config.train.checkpoint_every,
                               config.train.segment_seconds, config.train.max_segment_steps)
-  evaluate = train_lib.make_evaluate(graphdef, config.loss.name)
+  evaluate = train_lib.make_evaluate(graph, config.loss.name)
 
   @jax.jit
   def test_metrics(state, train_x, train_y, test_x, test_y, validation):
     eval_params = optimizers.evaluation_params(
         config.optimizer, inner_opt_state(config, state.opt_state), state.params)
-    metrics = evaluate(eval_params, test_x, test_y)
+    metrics = evaluate(eval_params, test_x, test_y, model_state=state.model_state)
     if validation is not None:
       metrics.update({k.replace("test", "validation"): v for k, v in
-                      evaluate(eval_params, train_x, train_y, validation).items()})
+                      evaluate(eval_params, train_x, train_y, validation,
+                               state.model_state).items()})
     return metrics
 
   train_x, train_y, test_x, test_y, train_indices = place(
@@ -157,6 +158,7 @@ def train_and_evaluate(config: ExperimentConfig, dataset: data.Dataset,
       "learning_rate": resolved.learning_rate, "momentum": resolved.momentum,
       "pipeline": optimizers.describe(config.optimizer), "loss": config.loss.name,
       "dataset": dataset.name, "model": config.model.name,
+      "compute_dtype": config.train.compute_dtype,
       "seed": config.train.seed, "fold": split.fold if split.validation is not None else None,
       "num_train": num_train, "num_devices": len(devices), "batch_size":
       config.train.batch_size, "steps_per_epoch": steps_per_epoch,

@@ -139,29 +139,30 @@ def train_cells(config: ExperimentConfig, dataset: data.Dataset, cells: list[Cel
   tx = injected_optimizer(config, config.train.epochs * train_lib.steps_per_epoch(
       num_train, config.train.batch_size), weight_decay_per_lane=decays)
   seeds = sorted({c.seed for c in cells})
-  params_by_seed = {}
+  variables_by_seed = {}  # the initial parameters and non-parameter state of each seed
   for seed in seeds:
-    model = models.create(config.model, dataset.input_shape, dataset.num_classes, seed)
-    graphdef, state = train_lib.init_state(model, tx)
-    params_by_seed[seed] = state.params
+    model = models.create(config.model, dataset.input_shape, dataset.num_classes, seed,
+                          config.train.compute_dtype)
+    graph, state = train_lib.init_state(model, tx)
+    variables_by_seed[seed] = (state.params, state.model_state)
   vectorized = resolve_lanes(config.sweep.lanes if config.sweep else "auto") == "vmap"
   validated = config.dataset.folds is not None
-  epoch = train_lib.make_epoch(train_lib.make_train_step(graphdef, tx, config.loss.name),
+  epoch = train_lib.make_epoch(train_lib.make_train_step(graph, tx, config.loss.name),
                                num_train, config.train.batch_size)
-  evaluate = train_lib.make_evaluate(graphdef, config.loss.name)
+  evaluate = train_lib.make_evaluate(graph, config.loss.name)
 
-  def init_cell(params, learning_rate, momentum, weight_decay):
+  def init_cell(params, model_state, learning_rate, momentum, weight_decay):
     opt_state = tx.init(params)
     hyperparams = dict(opt_state.hyperparams, learning_rate=learning_rate, momentum=momentum)
     if decays:
       hyperparams["weight_decay"] = weight_decay
     return train_lib.TrainState(params, opt_state._replace(hyperparams=hyperparams),
-                                jnp.zeros((), jnp.int32))
+                                jnp.zeros((), jnp.int32), model_state)
 
   @jax.jit
-  def run_chunk(params, learning_rates, momenta, weight_decays, seeds, train_indices,
+  def run_chunk(initial, learning_rates, momenta, weight_decays, seeds, train_indices,
                 validation_indices, dropout_keys, train_x, train_y, test_x, test_y):
-    states = jax.vmap(init_cell)(params, learning_rates, momenta, weight_decays)
+    states = jax.vmap(init_cell)(*initial, learning_rates, momenta, weight_decays)
 
     def one_epoch(states, epoch_index):
       keys = jax.vmap(lambda s: train_lib.epoch_key(s, epoch_index))(seeds)
@@ -173,14 +174,15 @@ def train_cells(config: ExperimentConfig, dataset: data.Dataset, cells: list[Cel
                                                   jnp.arange(config.train.epochs))
 
     def evaluate_lane(lane):  # lanes a few at a time: a CNN's evaluation is large
-      lane_params, validation = lane
-      metrics = evaluate(lane_params, test_x, test_y)
+      lane_params, lane_state, validation = lane
+      metrics = evaluate(lane_params, test_x, test_y, model_state=lane_state)
       if validated:
         metrics["validation_accuracy"] = evaluate(lane_params, train_x, train_y,
-                                                  validation)["test_accuracy"]
+                                                  validation, lane_state)["test_accuracy"]
       return metrics
 
-    tests = jax.lax.map(evaluate_lane, (states.params, validation_indices),
+    tests = jax.lax.map(evaluate_lane, (states.params, states.model_state,
+                                        validation_indices),
                         batch_size=min(EVALUATION_LANES, learning_rates.shape[0])
                         if vectorized else None)
     params_finite = jax.vmap(train_lib.all_finite)(states.params)
@@ -191,10 +193,10 @@ def train_cells(config: ExperimentConfig, dataset: data.Dataset, cells: list[Cel
 
   def train_chunk(chunk: list[Cell], size: int) -> list[dict]:
     padded = chunk + [chunk[-1]] * (size - len(chunk))  # one shape, one compilation
-    params = jax.tree.map(lambda *leaves: np.stack(leaves),
-                          *[params_by_seed[c.seed] for c in padded])
+    initial = jax.tree.map(lambda *leaves: np.stack(leaves),
+                           *[variables_by_seed[c.seed] for c in padded])
     no_validation = np.zeros(1, np.int32)
-    lanes = place((params, np.asarray([c.learning_rate for c in padded], np.float32),
+    lanes = place((initial, np.asarray([c.learning_rate for c in padded], np.float32),
                    np.asarray([c.momentum for c in padded], np.float32),
                    np.asarray([c.weight_decay or 0.0 for c in padded], np.float32),
                    np.asarray([c.seed for c in padded]),

@@ -105,3 +105,31 @@ def test_jitted_initialization_equals_flaxs_eager_one_bit_for_bit(config, input_
     for a, b in zip(jax.tree.leaves(nnx.state(eager, nnx.Param)),
                     jax.tree.leaves(nnx.state(jitted, nnx.Param)), strict=True):
       np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("config, input_shape", [
+    (ModelConfig(name="logistic"), (8, 8, 1)),
+    (ModelConfig(name="mlp", hidden_sizes=(16,)), (8, 8, 1)),
+    (ModelConfig(name="cnn", channels=(4,), kernel_sizes=(3,), strides=(1,), pool=2,
+                 dropout=0.25, conv="im2col"), (8, 8, 3)),
+    (ModelConfig(name="cnn", channels=(4,), kernel_sizes=(3,), strides=(1,), conv="xla"),
+     (12, 2)),
+], ids=["logistic", "mlp", "cnn-im2col", "cnn-xla"])
+def test_bfloat16_computes_in_bfloat16_on_float32_parameters(config, input_shape):
+  from flax import nnx
+  model = models.create(config, input_shape, 10, seed=0, compute_dtype="bfloat16")
+  params = nnx.state(model, nnx.Param)
+  assert {leaf.dtype for leaf in jax.tree.leaves(params)} == {jnp.dtype("float32")}
+  x = jax.random.normal(jax.random.key(0), (4, *input_shape))
+  logits = model(x, dropout_key=jax.random.key(1))
+  assert logits.dtype == jnp.bfloat16 and logits.shape == (4, 10)
+  # The same parameters in float32 give nearly the same logits.
+  reference = models.create(config, input_shape, 10, seed=0)
+  np.testing.assert_allclose(np.asarray(model(x), np.float32), reference(x), atol=0.1, rtol=0.05)
+
+  def loss(params):
+    merged = nnx.merge(nnx.graphdef(model), params)
+    return merged(x).astype(jnp.float32).sum()
+
+  grads = jax.grad(loss)(params)
+  assert {leaf.dtype for leaf in jax.tree.leaves(grads)} == {jnp.dtype("float32")}

@@ -1,10 +1,20 @@
-"""Flax NNX classifiers: logistic regression, an MLP and a 1-D/2-D CNN.
+"""Flax NNX classifiers: logistic regression, an MLP and a 1-D/2-D CNN, or the user's own.
 
 Input shapes come from the dataset: ``[H, W, C]`` images or ``[L, C]`` signals
 with any ``C``, or ``[F]`` tabular rows (not for the CNN, which needs spatial axes).
-Every model is called as ``model(x, dropout_key=None)``; the key is the step's
+Every built-in model is called as ``model(x, dropout_key=None)``; the key is the step's
 dropout randomness in training and ``None`` (no dropout) in evaluation.
 Convolutions are computed by ``experiments/models/conv.py``, by backend.
+
+``model.name: "package.module:factory"`` builds the user's own ``nnx.Module``
+(``experiments/models/own.py``; importing the module runs its code, as Hydra's
+``_target_`` does). ``experiments/models/variables.py`` splits any model into
+parameters and non-parameter state (batch statistics) and calls it in train or eval
+mode.
+
+Mixed precision (``train.compute_dtype: bfloat16``, built-in models): parameters are
+float32 (``param_dtype``), every layer computes in bfloat16 (``dtype``) from inputs
+cast to it, and the logits come out in bfloat16; the losses compute in float32.
 """
 
 from __future__ import annotations
@@ -17,7 +27,11 @@ import jax.numpy as jnp
 from flax import nnx
 
 from experiments.config import ConfigError, ModelConfig
-from experiments.models import conv
+from experiments.models import conv, own, variables
+
+__all__ = ["CNN", "MLP", "Logistic", "create", "own", "variables"]
+
+DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}  # train.compute_dtype
 
 ACTIVATIONS = {"relu": jax.nn.relu, "tanh": jnp.tanh, "gelu": jax.nn.gelu,
                "sigmoid": jax.nn.sigmoid}
@@ -53,8 +67,16 @@ def initializers(init: str, fan_in: int) -> dict:
           "bias_init": bias_init}
 
 
-def dense(in_features: int, out_features: int, init: str, rngs: nnx.Rngs) -> nnx.Linear:
-  return nnx.Linear(in_features, out_features, rngs=rngs, **initializers(init, in_features))
+def dense(in_features: int, out_features: int, init: str, rngs: nnx.Rngs,
+          dtype=None) -> nnx.Linear:
+  """``nnx.Linear`` with float32 parameters, computing in ``dtype`` (None: float32)."""
+  return nnx.Linear(in_features, out_features, rngs=rngs, dtype=dtype,
+                    param_dtype=jnp.float32, **initializers(init, in_features))
+
+
+def cast(x: jax.Array, dtype) -> jax.Array:
+  """``x`` in the compute dtype (None: as it is)."""
+  return x if dtype is None else x.astype(dtype)
 
 
 def dropout(x: jax.Array, rate: float, key) -> jax.Array:
@@ -66,24 +88,31 @@ def dropout(x: jax.Array, rate: float, key) -> jax.Array:
 
 
 class Logistic(nnx.Module):
-  def __init__(self, input_shape, num_classes, init="default", *, rngs: nnx.Rngs):
-    self.out = dense(math.prod(input_shape), num_classes, init, rngs)
+  takes_dropout_key = True  # called as model(x, dropout_key=...) (models/variables.py)
+
+  def __init__(self, input_shape, num_classes, init="default", *, rngs: nnx.Rngs,
+               dtype=None):
+    self.out = dense(math.prod(input_shape), num_classes, init, rngs, dtype)
+    self.dtype = dtype
 
   def __call__(self, x, dropout_key=None):
-    return self.out(x.reshape(x.shape[0], -1))
+    return self.out(cast(x, self.dtype).reshape(x.shape[0], -1))
 
 
 class MLP(nnx.Module):
+  takes_dropout_key = True
+
   def __init__(self, input_shape, num_classes, hidden_sizes, activation, init="default", *,
-               rngs: nnx.Rngs):
+               rngs: nnx.Rngs, dtype=None):
     sizes = [math.prod(input_shape), *hidden_sizes]
-    self.hidden = nnx.List([dense(a, b, init, rngs)
+    self.hidden = nnx.List([dense(a, b, init, rngs, dtype)
                             for a, b in zip(sizes[:-1], sizes[1:], strict=True)])
-    self.out = dense(sizes[-1], num_classes, init, rngs)
+    self.out = dense(sizes[-1], num_classes, init, rngs, dtype)
     self.activation = ACTIVATIONS[activation]
+    self.dtype = dtype
 
   def __call__(self, x, dropout_key=None):
-    x = x.reshape(x.shape[0], -1)
+    x = cast(x, self.dtype).reshape(x.shape[0], -1)
     for layer in self.hidden:
       x = self.activation(layer(x))
     return self.out(x)
@@ -103,9 +132,11 @@ class CNN(nnx.Module):
   (206,922 parameters; ``configs/paper_mnist_grid.yaml``).
   """
 
+  takes_dropout_key = True
+
   def __init__(self, input_shape, num_classes, channels, kernel_sizes, strides, padding,
                activation, pool=1, dense_sizes=(), dropout=0.0, init="default",
-               formulation="auto", *, rngs: nnx.Rngs):
+               formulation="auto", *, rngs: nnx.Rngs, dtype=None):
     *spatial, features = input_shape
     dims = len(spatial)
     self.convs = nnx.List()
@@ -113,6 +144,7 @@ class CNN(nnx.Module):
       self.convs.append(conv.Conv(
           features, out_features, kernel_size=(kernel,) * dims, strides=(stride,) * dims,
           padding=[(padding, padding)] * dims, formulation=formulation, rngs=rngs,
+          dtype=dtype, param_dtype=jnp.float32,
           **initializers(init, features * kernel**dims)))
       spatial = [(n + 2 * padding - kernel) // stride + 1 for n in spatial]
       spatial = [n // pool for n in spatial]
@@ -121,15 +153,17 @@ class CNN(nnx.Module):
       raise ValueError("the convolutions shrink the input to nothing; use smaller strides, "
                        "kernels or pooling")
     sizes = [math.prod(spatial) * features, *dense_sizes]
-    self.dense = nnx.List([dense(a, b, init, rngs)
+    self.dense = nnx.List([dense(a, b, init, rngs, dtype)
                            for a, b in zip(sizes[:-1], sizes[1:], strict=True)])
-    self.out = dense(sizes[-1], num_classes, init, rngs)
+    self.out = dense(sizes[-1], num_classes, init, rngs, dtype)
     self.activation = ACTIVATIONS[activation]
     self.pool = pool
     self.dropout = dropout
     self.formulation = formulation
+    self.dtype = dtype
 
   def __call__(self, x, dropout_key=None):
+    x = cast(x, self.dtype)
     for layer in self.convs:
       x = self.activation(layer(x))
       if self.pool > 1:
@@ -140,36 +174,61 @@ class CNN(nnx.Module):
     return self.out(x)
 
 
-def create(config: ModelConfig, input_shape, num_classes: int, seed: int) -> nnx.Module:
-  """The model, its parameters initialized by one compiled program.
+def create(config: ModelConfig, input_shape, num_classes: int, seed: int,
+           compute_dtype: str = "float32") -> nnx.Module:
+  """The model of ``config`` for one seed.
 
-  Flax initializes eagerly, one XLA compilation per initializer call (17 for the
-  main job's MLP, seconds on a CPU); inside ``jax.jit`` they are one program, and
-  the values are bit-identical (threefry draws the same bits either way).
+  A built-in model's parameters are initialized by one compiled program: Flax
+  initializes eagerly, one XLA compilation per initializer call (17 for the main
+  job's MLP, seconds on a CPU); inside ``jax.jit`` they are one program, and the
+  values are bit-identical (threefry draws the same bits either way). The user's
+  factory (``package.module:factory``) runs eagerly, as in their own code, and its
+  logits' shape is checked (``experiments/models/own.py``).
+
+  Args:
+    config: the model section.
+    input_shape: one example's shape.
+    num_classes: the number of classes.
+    seed: the initialization's seed.
+    compute_dtype: ``train.compute_dtype``: ``float32``, or ``bfloat16`` for the
+      forward pass of a built-in model (its parameters stay float32).
+
+  Returns:
+    The ``nnx.Module``.
   """
+  if own.is_own(config.name):
+    if compute_dtype != "float32":
+      raise ConfigError(f"config key 'train.compute_dtype': {compute_dtype!r} is for the "
+                        f"built-in models; {config.name!r} sets its own dtypes (pass them in "
+                        "model.kwargs, e.g. dtype and param_dtype of its layers)")
+    return own.build(config, tuple(input_shape), num_classes, seed)
   if config.name == "cnn" and len(input_shape) < 2:
     raise ConfigError(f"config key 'model.name': 'cnn' convolves [L, C] or [H, W, C] "
                       f"examples; these have shape {tuple(input_shape)} (tabular rows: use "
                       "'mlp' or 'logistic')")
-  graphdef, initialize = _initializer(config, tuple(input_shape), num_classes)
+  graphdef, initialize = _initializer(config, tuple(input_shape), num_classes, compute_dtype)
   return nnx.merge(graphdef, initialize(seed))
 
 
 @functools.lru_cache(maxsize=16)
-def _initializer(config: ModelConfig, input_shape: tuple, num_classes: int):
+def _initializer(config: ModelConfig, input_shape: tuple, num_classes: int,
+                 compute_dtype: str = "float32"):
   """The graph and a jitted ``seed -> parameters`` for one architecture (seeds share it)."""
-  graphdef, _ = nnx.split(nnx.eval_shape(lambda: _build(config, input_shape, num_classes, 0)))
-  return graphdef, jax.jit(lambda seed: nnx.split(_build(config, input_shape, num_classes,
-                                                         seed))[1])
+  build = functools.partial(_build, config, input_shape, num_classes,
+                            compute_dtype=compute_dtype)
+  graphdef, _ = nnx.split(nnx.eval_shape(lambda: build(0)))
+  return graphdef, jax.jit(lambda seed: nnx.split(build(seed))[1])
 
 
-def _build(config: ModelConfig, input_shape, num_classes: int, seed: int) -> nnx.Module:
+def _build(config: ModelConfig, input_shape, num_classes: int, seed: int,
+           compute_dtype: str = "float32") -> nnx.Module:
   rngs = nnx.Rngs(jax.random.key(seed))  # what Rngs makes of an int; a traced seed too
+  dtype = None if compute_dtype == "float32" else DTYPES[compute_dtype]
   if config.name == "logistic":
-    return Logistic(input_shape, num_classes, config.init, rngs=rngs)
+    return Logistic(input_shape, num_classes, config.init, rngs=rngs, dtype=dtype)
   if config.name == "mlp":
     return MLP(input_shape, num_classes, config.hidden_sizes, config.activation, config.init,
-               rngs=rngs)
+               rngs=rngs, dtype=dtype)
   return CNN(input_shape, num_classes, config.channels, config.kernel_sizes, config.strides,
              config.padding, config.activation, config.pool, config.dense_sizes,
-             config.dropout, config.init, config.conv, rngs=rngs)
+             config.dropout, config.init, config.conv, rngs=rngs, dtype=dtype)

@@ -157,7 +157,9 @@ class Conv(nnx.Conv):
       return super().__call__(inputs)
     strides = self.strides if isinstance(self.strides, tuple) else (self.strides or 1,) * (
         len(self.kernel_size))
+    if self.dtype is not None:  # mixed precision: float32 parameters, computed in dtype
+      inputs = inputs.astype(self.dtype)
     y = conv_im2col(inputs, self.kernel[...], strides, self.padding)
     if self.bias is not None:
-      y = y + self.bias[...]
+      y = y + self.bias[...].astype(y.dtype)
     return y

@@ -3,7 +3,8 @@
 The per-seed train states are stacked and the epoch of ``train.py`` is
 ``jax.vmap``-ped over them, as in the sweep; here the optimizer is the same
 for every lane (any optax transformation: its state is vmapped too) and the
-seeds differ in initialization and data order. Every ``eval_every`` epochs
+seeds differ in initialization, data order and dropout masks, and each lane
+carries its own non-parameter state (batch statistics). Every ``eval_every`` epochs
 the test set is evaluated for each seed, which is what time-to-target needs.
 A seed that diverges turns its own lane non-finite and no other.
 """
@@ -27,10 +28,11 @@ def stacked_states(config: ExperimentConfig, dataset: data.Dataset, seeds, tx):
   """The graph and the TrainStates of every seed, stacked along a leading axis."""
   states = []
   for seed in seeds:
-    model = models.create(config.model, dataset.input_shape, dataset.num_classes, seed)
-    graphdef, state = train_lib.init_state(model, tx)
+    model = models.create(config.model, dataset.input_shape, dataset.num_classes, seed,
+                          config.train.compute_dtype)
+    graph, state = train_lib.init_state(model, tx)
     states.append(state)
-  return graphdef, jax.tree.map(lambda *leaves: jnp.stack(leaves), *states)
+  return graph, jax.tree.map(lambda *leaves: jnp.stack(leaves), *states)
 
 
 def train_seeds(config: ExperimentConfig, dataset: data.Dataset, seeds, eval_every: int,
@@ -49,10 +51,10 @@ def train_seeds(config: ExperimentConfig, dataset: data.Dataset, seeds, eval_eve
   num_train = len(split.train)
   steps_per_epoch = train_lib.steps_per_epoch(num_train, config.train.batch_size)
   tx = optimizers.create(config.optimizer, config.train.epochs * steps_per_epoch)
-  graphdef, states = stacked_states(config, dataset, seeds, tx)
-  epoch = train_lib.make_epoch(train_lib.make_train_step(graphdef, tx, config.loss.name),
+  graph, states = stacked_states(config, dataset, seeds, tx)
+  epoch = train_lib.make_epoch(train_lib.make_train_step(graph, tx, config.loss.name),
                                num_train, config.train.batch_size)
-  evaluate = train_lib.make_evaluate(graphdef, config.loss.name)
+  evaluate = train_lib.make_evaluate(graph, config.loss.name)
   seed_array = jnp.asarray(seeds)
   resolved = optimizers.resolve(config.optimizer)
   dropout_keys = jnp.stack([train_lib.dropout_key(s, split.fold, resolved.learning_rate,
@@ -75,7 +77,7 @@ def train_seeds(config: ExperimentConfig, dataset: data.Dataset, seeds, eval_eve
   def test_metrics(states, test_x, test_y):
     def one(state):
       params = optimizers.evaluation_params(config.optimizer, state.opt_state, state.params)
-      return evaluate(params, test_x, test_y)
+      return evaluate(params, test_x, test_y, model_state=state.model_state)
     return jax.vmap(one)(states)
 
   arrays = [jnp.asarray(a) for a in (dataset.train_x, dataset.train_y, dataset.test_x,

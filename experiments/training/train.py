@@ -10,6 +10,11 @@ vmaps the very same epoch over a grid of cells.
 A run trains on ``indices`` into the training arrays (all of them, or the
 folds other than its validation fold), and its dropout masks come from its own
 key folded with the step number, so a resumed run draws the same masks.
+
+The state carries the model's non-parameter variables (``model_state``: the
+batch statistics of ``nnx.BatchNorm`` and the like) beside the parameters; a
+step calls the model in train mode and keeps the state it leaves, evaluation
+calls it in eval mode (``experiments/models/variables.py``).
 """
 
 from __future__ import annotations
@@ -25,12 +30,14 @@ from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec
 
 import dualprocess
+from experiments.models import variables
 
 
 class TrainState(NamedTuple):
   params: Any
   opt_state: Any
   step: jax.Array  # int32 scalar: optimizer steps taken
+  model_state: Any  # the model's non-parameter variables (empty for the built-in models)
 
 
 def decompose(logits, labels, loss_name: str) -> dualprocess.Decomposition:
@@ -58,11 +65,14 @@ def batch_metrics(logits, labels, decomposition) -> dict:
   }
 
 
-def make_train_step(graphdef, tx: optax.GradientTransformation, loss_name: str,
+def make_train_step(graph: variables.Graph, tx: optax.GradientTransformation,
+                    loss_name: str,
                     batch_sharding: Optional[NamedSharding] = None) -> Callable:
   """Returns ``train_step(state, x, y, dropout_key) -> (state, metrics)``, a pure function.
 
-  ``dropout_key`` is the run's; the step's masks use it folded with the step number.
+  ``graph`` is :func:`init_state`'s. ``dropout_key`` is the run's; the step's masks use
+  it folded with the step number. The model runs in train mode; its new non-parameter
+  state (running averages) goes into the returned state.
   """
 
   def train_step(state: TrainState, x, y, dropout_key):
@@ -72,17 +82,21 @@ def make_train_step(graphdef, tx: optax.GradientTransformation, loss_name: str,
     step_key = jax.random.fold_in(dropout_key, state.step)
 
     def loss_fn(params):
-      logits = nnx.merge(graphdef, params)(x, dropout_key=step_key)
+      logits, model_state = variables.apply(graph, params, state.model_state, x, step_key)
       decomposition = decompose(logits, y, loss_name)
-      return decomposition.cross_entropy.mean(), (logits, decomposition)
+      return decomposition.cross_entropy.mean(), (logits, decomposition, model_state)
 
-    (_, (logits, decomposition)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-        state.params)
+    (_, (logits, decomposition, model_state)), grads = jax.value_and_grad(
+        loss_fn, has_aux=True)(state.params)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
+    if jax.tree.leaves(model_state):  # a non-finite batch leaves the statistics as they were
+      kept = all_finite(model_state)
+      model_state = jax.tree.map(lambda new, old: jnp.where(kept, new, old), model_state,
+                                 state.model_state)
     metrics = batch_metrics(logits, y, decomposition)
     metrics["update_finite"] = all_finite(updates)
-    return TrainState(params, opt_state, state.step + 1), metrics
+    return TrainState(params, opt_state, state.step + 1, model_state), metrics
 
   return train_step
 
@@ -154,15 +168,20 @@ def evaluation_chunk() -> int:
   return 256 if jax.default_backend() == "cpu" else 2048
 
 
-def make_evaluate(graphdef, loss_name: str, chunk_size: Optional[int] = None) -> Callable:
-  """Returns ``evaluate(params, x, y, indices=None) -> metrics``, in chunks.
+def make_evaluate(graph: variables.Graph, loss_name: str,
+                  chunk_size: Optional[int] = None) -> Callable:
+  """Returns ``evaluate(params, x, y, indices=None, model_state=None) -> metrics``, in chunks.
 
   Over all of ``x`` and ``y``, or over the examples ``indices`` (a validation
-  fold inside the training arrays), gathered one chunk at a time.
+  fold inside the training arrays), gathered one chunk at a time. The model runs in
+  eval mode with ``model_state`` (the train state's: running averages), which may be
+  left out only for a model without such state.
   """
   chunk_size = chunk_size or evaluation_chunk()
 
-  def evaluate(params, x, y, indices=None):
+  def evaluate(params, x, y, indices=None, model_state=None):
+    if model_state is None:
+      model_state = nnx.State({})
     if indices is None:
       indices = jnp.arange(x.shape[0])
     n = indices.shape[0]
@@ -170,12 +189,11 @@ def make_evaluate(graphdef, loss_name: str, chunk_size: Optional[int] = None) ->
     pad = chunks * chunk_size - n
     index_chunks = jnp.pad(indices, (0, pad)).reshape(chunks, chunk_size)
     valid = (jnp.arange(chunks * chunk_size) < n).reshape(chunks, chunk_size)
-    model = nnx.merge(graphdef, params)
 
     def chunk_sums(args):
       ic, vc = args
       xc, yc = x[ic], y[ic]
-      logits = model(xc)
+      logits, _ = variables.apply(graph, params, model_state, xc)
       d = decompose(logits, yc, loss_name)
       correct = jnp.argmax(logits, -1) == yc
       sums = [d.cross_entropy, d.entropy, d.divergence, correct.astype(jnp.float32)]
@@ -189,9 +207,18 @@ def make_evaluate(graphdef, loss_name: str, chunk_size: Optional[int] = None) ->
 
 
 def init_state(model: nnx.Module, tx: optax.GradientTransformation):
-  """Splits a model into its static graph and a TrainState of arrays."""
-  graphdef, params = nnx.split(model, nnx.Param)
-  return graphdef, TrainState(params, tx.init(params), jnp.zeros((), jnp.int32))
+  """Splits a model into its static graph and a TrainState of arrays.
+
+  Args:
+    model: any ``nnx.Module`` (built-in or the user's).
+    tx: the optimizer; it sees the parameters (``nnx.Param``) only.
+
+  Returns:
+    ``(graph, state)``: the :class:`variables.Graph` that :func:`make_train_step` and
+    :func:`make_evaluate` take, and the TrainState at step 0.
+  """
+  graph, params, model_state = variables.split(model)
+  return graph, TrainState(params, tx.init(params), jnp.zeros((), jnp.int32), model_state)
 
 
 def data_mesh(devices) -> jax.sharding.Mesh:
