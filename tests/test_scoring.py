@@ -9,12 +9,14 @@ from experiments.analysis import scoring
 INF = math.inf
 
 
-def test_steps_to_target_is_the_first_evaluation_that_meets_it():
-  evaluations = [{"step": 10, "test_accuracy": 0.5}, {"step": 20, "test_accuracy": None},
-                 {"step": 30, "test_accuracy": 0.9}, {"step": 40, "test_accuracy": 0.95}]
-  assert scoring.steps_to_target(evaluations, 0.9) == 30
+def test_steps_to_target_is_the_first_evaluation_that_meets_it_on_validation():
+  evaluations = [{"step": 10, "validation_accuracy": 0.5, "test_accuracy": 0.99},
+                 {"step": 20, "validation_accuracy": None},
+                 {"step": 30, "validation_accuracy": 0.9}, {"step": 40, "validation_accuracy": 0.95}]
+  assert scoring.steps_to_target(evaluations, 0.9) == 30  # never read from test accuracy
   assert scoring.steps_to_target(evaluations, 0.5) == 10
   assert scoring.steps_to_target(evaluations, 0.99) == INF
+  assert scoring.steps_to_target(evaluations, 0.99, key="test_accuracy") == 10
   assert scoring.steps_to_target([], 0.1) == INF
 
 
