@@ -12,7 +12,8 @@ INF = math.inf
 def test_steps_to_target_is_the_first_evaluation_that_meets_it_on_validation():
   evaluations = [{"step": 10, "validation_accuracy": 0.5, "test_accuracy": 0.99},
                  {"step": 20, "validation_accuracy": None},
-                 {"step": 30, "validation_accuracy": 0.9}, {"step": 40, "validation_accuracy": 0.95}]
+                 {"step": 30, "validation_accuracy": 0.9},
+                 {"step": 40, "validation_accuracy": 0.95}]
   assert scoring.steps_to_target(evaluations, 0.9) == 30  # never read from test accuracy
   assert scoring.steps_to_target(evaluations, 0.5) == 10
   assert scoring.steps_to_target(evaluations, 0.99) == INF
