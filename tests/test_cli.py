@@ -11,8 +11,8 @@ import errno
 import json
 import os
 import shutil
-import sys
 import subprocess
+import sys
 
 import pytest
 
