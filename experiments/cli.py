@@ -10,12 +10,12 @@ import pathlib
 import re
 import sys
 
-from experiments import config as config_lib
-from experiments import data, outputs
-from experiments.config import ConfigError
-from experiments.training import checkpoint
-from experiments.training.devices import maybe_initialize_distributed
-from experiments.training.stopping import StopRequested
+from . import config as config_lib
+from . import data, outputs
+from .config import ConfigError
+from .training import checkpoint
+from .training.devices import maybe_initialize_distributed
+from .training.stopping import StopRequested
 
 EXIT_USAGE = 2
 EXIT_DIVERGED = 3

@@ -17,11 +17,11 @@ from __future__ import annotations
 import dataclasses
 import statistics
 
-from experiments import cli, outputs, plots
-from experiments.analysis import claim, equivalence
-from experiments.config import ExperimentConfig
-from experiments.run import train_and_evaluate
-from experiments.training import optimizers, stopping
+from . import cli, outputs, plots
+from .analysis import claim, equivalence
+from .config import ExperimentConfig
+from .run import train_and_evaluate
+from .training import optimizers, stopping
 
 PAIRED_TEST = ("paired t-test, two-sided, over the matched (fold, seed) runs: "
                "scipy.stats.ttest_rel(row, first row)")

@@ -9,12 +9,14 @@ mistake raises :class:`ConfigError` with one line that names the dotted key
 from __future__ import annotations
 
 import dataclasses
+import importlib.resources
 import math
 import pathlib
 from typing import Any, Literal, Optional, Union
 
 from dualprocess.constants import NAMES as HYPERPARAMETER_SETS
-from experiments.typed_yaml import (
+
+from .typed_yaml import (
   WRITTEN_WHEN_SET,
   ConfigError,
   FrozenMapping,
@@ -25,12 +27,15 @@ from experiments.typed_yaml import (
   dump,
   to_dict,
 )
-from experiments.typed_yaml import load_yaml as _load_yaml
+from .typed_yaml import load_yaml as _load_yaml
 
 __all__ = ["ConfigError", "ExperimentConfig", "apply_overrides", "build", "dump", "load",
            "load_yaml", "to_dict"]
 
-DEFAULT_CONFIG = pathlib.Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
+# The shipped configs are package data (experiments/configs/; a checkout's top-level
+# configs/ links to it), so an installed wheel has them too.
+SHIPPED_CONFIGS = pathlib.Path(str(importlib.resources.files(__package__).joinpath("configs")))
+DEFAULT_CONFIG = SHIPPED_CONFIGS / "default.yaml"
 
 # The built-in names; optimizer.name also takes 'optax.NAME', 'optax.contrib.NAME' or
 # 'package.module:function' (experiments/training/optimizers.py).
@@ -157,7 +162,7 @@ class ModelConfig:
                           "'package.module:factory' (dotted Python names on both sides)")
       # Imported now (its module's code runs) and its signature checked against the call,
       # before anything is written; what it returns is checked when the model is made.
-      from experiments.models import own
+      from .models import own
 
       own.factory(self, key)
     elif self.name not in self.BUILT_IN:
@@ -303,7 +308,7 @@ class OptimizerConfig:
     if self.name not in OPTIMIZERS:
       # An optax name or a function: imported (its module's code runs) and checked against
       # its signature and by one call; every mistake is a ConfigError naming the key.
-      from experiments.training import optimizers
+      from .training import optimizers
 
       optimizers.check(self, key)
       return
@@ -494,9 +499,20 @@ class ExperimentConfig:
                             f"(dataset.folds = {folds}), got {fold}")
 
 
+def find(path) -> pathlib.Path:
+  """``path`` as given; where it does not exist and names a shipped config
+  (``configs/NAME.yaml``), the shipped one, so that the README's commands work from an
+  installed wheel in any folder."""
+  path = pathlib.Path(path)
+  shipped = SHIPPED_CONFIGS / path.name
+  if not path.exists() and path.parent.name == "configs" and shipped.is_file():
+    return shipped
+  return path
+
+
 def load_yaml(path) -> dict:
   """Reads an experiment config file (sections: those of :class:`ExperimentConfig`)."""
-  return _load_yaml(path, ExperimentConfig)
+  return _load_yaml(find(path), ExperimentConfig)
 
 
 def load(path=None, overrides=()) -> ExperimentConfig:

@@ -67,8 +67,8 @@ class Root:
 
 def roots() -> list[Root]:
   """The config files the commands read: experiment configs and suite configs."""
-  from experiments.config import ExperimentConfig
-  from experiments.suite import SuiteConfig  # the suite's schema lives beside it
+  from .config import ExperimentConfig
+  from .suite import SuiteConfig  # the suite's schema lives beside it
 
   return [
       Root("Experiment configs", ExperimentConfig,

@@ -25,8 +25,8 @@ import shutil
 import socket
 import tempfile
 
-from experiments import config as config_lib
-from experiments.config import ConfigError
+from . import config as config_lib
+from .config import ConfigError
 
 
 def new_run_dir(prefix: str) -> pathlib.Path:
@@ -76,7 +76,7 @@ def lock(out: pathlib.Path) -> None:
   """Takes the exclusive lock on ``out`` for this command, or raises ConfigError naming
   the holder (its pid, host and start, as it recorded them). A folder that cannot be
   written is refused here too, before anything is written."""
-  from experiments.training.devices import agree
+  from .training.devices import agree
   problem = None
   if is_writer():
     try:

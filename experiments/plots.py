@@ -13,7 +13,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from dualprocess import theory  # noqa: E402
-from experiments import outputs  # noqa: E402
+
+from . import outputs  # noqa: E402
 
 
 def _save(fig, path) -> None:

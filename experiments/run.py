@@ -18,12 +18,12 @@ import jax
 import numpy as np
 import optax
 
-from experiments import cli, data, models, outputs, plots
-from experiments.config import ConfigError, ExperimentConfig
-from experiments.data import splits
-from experiments.training import checkpoint, optimizers, segments, stopping
-from experiments.training import train as train_lib
-from experiments.training.devices import agree, place, select_devices, to_host
+from . import cli, data, models, outputs, plots
+from .config import ConfigError, ExperimentConfig
+from .data import splits
+from .training import checkpoint, optimizers, segments, stopping
+from .training import train as train_lib
+from .training.devices import agree, place, select_devices, to_host
 
 # Large enough never to let a non-finite update through in a real run.
 _MAX_SKIPPED_IN_A_ROW = 2**31 - 1

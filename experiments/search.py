@@ -22,9 +22,9 @@ from typing import Literal, Optional
 
 import numpy as np
 
-from experiments import data, sweep
-from experiments.config import ConfigError, OptimizerConfig, ScheduleConfig
-from experiments.typed_yaml import check_positive, check_range
+from . import data, sweep
+from .config import ConfigError, OptimizerConfig, ScheduleConfig
+from .typed_yaml import check_positive, check_range
 
 DIVERGED_SCORE = "chance level (1 / num_classes)"
 

@@ -40,14 +40,14 @@ from typing import Literal, Optional
 
 import numpy as np
 
-from experiments import cli, data, outputs, plots, search
-from experiments import config as config_lib
-from experiments.analysis import scoring
-from experiments.analysis import suite_report as report
-from experiments.config import ConfigError, OptimizerConfig
-from experiments.search import SearchConfig
-from experiments.training import multiseed, optimizers, stopping
-from experiments.typed_yaml import check_positive, check_range
+from . import cli, data, outputs, plots, search
+from . import config as config_lib
+from .analysis import scoring
+from .analysis import suite_report as report
+from .config import ConfigError, OptimizerConfig
+from .search import SearchConfig
+from .training import multiseed, optimizers, stopping
+from .typed_yaml import check_positive, check_range
 
 LOSSES = ("cross_entropy", "dual_process")
 
@@ -122,7 +122,7 @@ class SuiteConfig:
 
 def load_suite(path, overrides=()) -> tuple[SuiteConfig, dict]:
   """The suite config and each workload's resolved experiment config, all validated."""
-  path = pathlib.Path(path)
+  path = config_lib.find(path)
   suite = config_lib.build(SuiteConfig, config_lib.apply_overrides(
       config_lib.load_yaml(path), overrides))
   workloads = {}

@@ -33,13 +33,14 @@ import numpy as np
 import optax
 
 import dualprocess
-from experiments import cli, data, models, outputs, plots
-from experiments.analysis import claim
-from experiments.config import ConfigError, ExperimentConfig
-from experiments.data import splits
-from experiments.training import optimizers, stopping
-from experiments.training import train as train_lib
-from experiments.training.devices import gather, place, select_devices
+
+from . import cli, data, models, outputs, plots
+from .analysis import claim
+from .config import ConfigError, ExperimentConfig
+from .data import splits
+from .training import optimizers, stopping
+from .training import train as train_lib
+from .training.devices import gather, place, select_devices
 
 
 class Cell(NamedTuple):
@@ -425,7 +426,7 @@ def rewrite_claim(out, margin: float | None = None) -> dict:
   if not (out / "sweep.json").is_file():
     raise ConfigError(f"output folder '{out}': holds no sweep.json; --report-only "
                       "re-writes the claim of a finished sweep")
-  from experiments import config as config_lib
+  from . import config as config_lib
 
   config = config_lib.load(out / "config.yaml")
   if config.sweep.reference is None:

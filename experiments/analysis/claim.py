@@ -33,7 +33,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import stats
 
-from experiments.analysis import equivalence
+from . import equivalence
 
 WINNERS_CURSE = ("the best cell was picked on the same validation folds it is compared on, "
                  "so the comparison slightly favours 'worse'")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import statistics
 
-from experiments.analysis import equivalence, scoring, tuning_curves
+from . import equivalence, scoring, tuning_curves
 
 BOOTSTRAP_RESAMPLES = 1000
 

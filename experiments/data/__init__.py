@@ -32,8 +32,8 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from experiments.config import ConfigError, DatasetConfig
-from experiments.data import arrays, idx, splits
+from ..config import ConfigError, DatasetConfig
+from . import arrays, idx, splits
 
 FASHION_MNIST_PATH = "/usr/share/datasets/fashion-mnist"
 FASHION_MNIST_PACKAGE = "dataset-fashion-mnist"

@@ -50,7 +50,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from experiments.config import ConfigError, DatasetConfig
+from ..config import ConfigError, DatasetConfig
 
 KEYS = ("x_train", "y_train", "x_test", "y_test")
 VALIDATION_KEYS = ("x_val", "y_val")

@@ -19,7 +19,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from experiments.config import DatasetConfig
+from ..config import DatasetConfig
 
 _SUBSET_STREAM, _FOLD_STREAM = 0x5B5E7, 0xF01D  # streams of their own, apart from the split
 

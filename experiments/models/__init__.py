@@ -26,8 +26,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from experiments.config import ConfigError, ModelConfig
-from experiments.models import conv, own, variables
+from ..config import ConfigError, ModelConfig
+from . import conv, own, variables
 
 __all__ = ["CNN", "MLP", "Logistic", "create", "own", "variables"]
 

@@ -25,8 +25,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from experiments.config import ConfigError, ModelConfig
-from experiments.models import variables
+from ..config import ConfigError, ModelConfig
+from . import variables
 
 REQUIRED = ("input_shape", "num_classes", "rngs")  # the arguments every factory takes
 

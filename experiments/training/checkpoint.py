@@ -31,8 +31,8 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from experiments import outputs
-from experiments.config import ConfigError
+from .. import outputs
+from ..config import ConfigError
 
 
 class Checkpointer:

@@ -13,7 +13,7 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
-from experiments.config import ConfigError, ExperimentConfig
+from ..config import ConfigError, ExperimentConfig
 
 
 def maybe_initialize_distributed() -> None:

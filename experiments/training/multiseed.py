@@ -17,11 +17,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments import data, models
-from experiments.config import ExperimentConfig
-from experiments.data import splits
-from experiments.training import optimizers
-from experiments.training import train as train_lib
+from .. import data, models
+from ..config import ExperimentConfig
+from ..data import splits
+from . import optimizers
+from . import train as train_lib
 
 
 def stacked_states(config: ExperimentConfig, dataset: data.Dataset, seeds, tx):

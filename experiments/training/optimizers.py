@@ -37,7 +37,8 @@ import optax
 from optax import contrib
 
 import dualprocess
-from experiments.config import (
+
+from ..config import (
   MOMENTUM_OPTIMIZERS,
   OPTIMIZERS,
   ConfigError,

@@ -30,7 +30,8 @@ from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec
 
 import dualprocess
-from experiments.models import variables
+
+from ..models import variables
 
 
 class TrainState(NamedTuple):
