@@ -309,15 +309,59 @@ def write_report(document: dict, out: pathlib.Path) -> None:
     plots.tuning_curves(workload, out / f"curves-{outputs.slug(workload['name'])}.png")
 
 
-def rewrite_report(out) -> dict:
+class NotKept(Exception):
+  """A search or group that a partial report needs has not finished."""
+
+
+class KeptOnly:
+  """A ResultStore that only reads: a missing result raises ``NotKept``."""
+
+  def __init__(self, store: outputs.ResultStore):
+    self.store, self.folder = store, store.folder
+
+  def get(self, key):
+    result = self.store.get(key)
+    if result is None:
+      raise NotKept(key)
+    return result
+
+
+def partial_report(suite: SuiteConfig, workloads: dict, out: pathlib.Path) -> dict:
+  """The report of an unfinished suite's finished workload runs, in order, up to the first
+  unfinished one (``--report-only`` with a config and no ``suite.json``): ``suite.md``
+  and the plots, marked partial, and ``suite_partial.json``; nothing is trained."""
+  cells, results = KeptOnly(outputs.ResultStore(out / "cells")), []
+  planned = units(suite)
+  for workload, loss, name in planned:
+    try:
+      results.append(run_workload(workload, loss, name, workloads[workload.name], suite,
+                                  cells, say=lambda line: None))
+    except NotKept:
+      break
+  document = report.summarize(results, suite)
+  document.update(config=config_lib.to_dict(suite), versions=outputs.versions(),
+                  wall_time_s=None, compute_time_s=report.compute_time(results),
+                  partial=f"{len(results)} of {len(planned)} workload runs finished; "
+                  f"the rest not yet run: {', '.join(n for _, _, n in planned[len(results):])}")
+  outputs.write_json(out / "suite_partial.json", document)
+  write_report(document, out)
+  return document
+
+
+def rewrite_report(out, config=None, overrides=()) -> dict:
   """Writes a finished suite's report again from its ``suite.json``, with this version's
-  report code (``--report-only``); nothing is trained and ``suite.json`` is unchanged."""
+  report code (``--report-only``); nothing is trained and ``suite.json`` is unchanged.
+  Without ``suite.json`` and with the suite's ``config``, the partial report."""
   if out is None:
     raise ConfigError("--report-only: needs --out, the folder of a finished suite")
   out = pathlib.Path(out)
   if not (out / "suite.json").is_file():
+    if config is not None and (out / "cells").is_dir():
+      outputs.lock(out)
+      return partial_report(*load_suite(config, overrides), out)
     raise ConfigError(f"output folder '{out}': holds no suite.json; --report-only re-writes "
-                      "the report of a finished suite")
+                      "the report of a finished suite (or, given the suite's config, of the "
+                      "finished part of an unfinished one)")
   outputs.lock(out)
   try:
     document = outputs.read_json(out / "suite.json")
@@ -335,7 +379,7 @@ def main(argv=None) -> int:
   args = parser.parse_args(argv)
   with cli.exit_codes(), stopping.GracefulStop() as stop:
     if args.report_only:
-      rewrite_report(args.out)
+      rewrite_report(args.out, args.config, args.overrides)
       print(f"report written to {args.out}")
       return 0
     if args.config is None:

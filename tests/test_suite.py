@@ -264,3 +264,21 @@ def test_an_optional_workload_without_its_data_is_skipped_with_its_reason(tmp_pa
   assert document["skipped"][0]["name"] == "fashion"
   assert "not found" in document["skipped"][0]["reason"]
   assert "Skipped fashion" in (tmp_path / "out" / "suite.md").read_text()
+
+
+def test_report_only_on_an_unfinished_suite_reports_its_finished_part(finished, tmp_path,
+                                                                      monkeypatch):
+  copy = tmp_path / "unfinished"
+  shutil.copytree(finished, copy, ignore=shutil.ignore_patterns(".lock", "suite.json"))
+  last = copy / "cells" / "digits_mlp+dual_process_loss"
+  sorted(last.glob("0*.json"))[-1].unlink()
+  monkeypatch.setattr(multiseed, "train_seeds", lambda *a, **k: pytest.fail("it trained"))
+  monkeypatch.setattr(sweep, "train_cells", lambda *a, **k: pytest.fail("it searched"))
+  assert suite.main([QUICK, "--out", str(copy), "--report-only"]) == 0
+  partial = json.loads((copy / "suite_partial.json").read_text())
+  expected = json.loads((finished / "suite.json").read_text())
+  assert [w["name"] for w in partial["workloads"]] == ["digits_mlp"]
+  assert partial["partial"].startswith("1 of 2 workload runs finished")
+  assert without_timings(partial["workloads"][0]) == without_timings(expected["workloads"][0])
+  assert "**Partial report: 1 of 2" in (copy / "suite.md").read_text()
+  assert not (copy / "suite.json").exists()

@@ -237,11 +237,14 @@ def profile_table(document: dict, loss: str) -> str:
 
 def markdown(document: dict) -> str:
   config = document["config"]
+  wall = ("" if document["wall_time_s"] is None
+          else f"wall time {document['wall_time_s']:.0f} s, ")
   parts = [f"# Workload suite: {document['num_workloads']} workload runs, seeds "
            f"{config['seeds']}, {document['trials']} random-search trials per baseline, "
-           f"wall time {document['wall_time_s']:.0f} s (searches and training "
-           f"{document['compute_time_s']:.0f} s) ({document['versions']['backend']}, "
-           f"{document['versions']['device_kind']})", "",
+           f"{wall}searches and training {document['compute_time_s']:.0f} s "
+           f"({document['versions']['backend']}, {document['versions']['device_kind']})", "",
+           *([f"**Partial report: {document['partial']}.**", ""]
+             if document.get("partial") else []),
            "How to read it: each baseline's N trials are drawn from its declared space and "
            "scored on validation; the expected best validation accuracy after k trials is "
            f"{tuning_curves.ESTIMATOR}, with a bootstrap band; **break-even** is the "
