@@ -40,14 +40,17 @@ from typing import Literal, Optional
 
 import numpy as np
 
-from . import cli, data, outputs, plots, search
+from . import cli, data, outputs, search
 from . import config as config_lib
 from .analysis import scoring
-from .analysis import suite_report as report
 from .config import ConfigError, OptimizerConfig
 from .search import SearchConfig
-from .training import multiseed, optimizers, stopping
+from .training import stopping
 from .typed_yaml import check_positive, check_range
+
+# JAX, Optax, Flax (training), SciPy and statsmodels (the report's statistics) and
+# matplotlib (plots) are imported where they are used: --help and a config mistake
+# answer without them.
 
 LOSSES = ("cross_entropy", "dual_process")
 
@@ -202,6 +205,7 @@ def run_workload(workload: WorkloadConfig, loss: str, name: str, config, suite: 
                  cells: outputs.ResultStore, say=print, stop=stopping.NEVER) -> dict:
   """Searches every baseline, then trains every optimizer and the best trials, on one
   workload under one loss."""
+  from .training import multiseed, optimizers
   try:
     dataset = data.load(config.dataset)
   except ConfigError as error:
@@ -265,7 +269,7 @@ def run_workload(workload: WorkloadConfig, loss: str, name: str, config, suite: 
           "margin": workload.margin or suite.margin, "dataset": dataset.name,
           "model": config.model.name, "epochs": config.train.epochs,
           "batch_size": config.train.batch_size, "label_noise": config.dataset.label_noise,
-          "train_examples": len(training.train_y),
+          "num_classes": dataset.num_classes, "train_examples": len(training.train_y),
           "validation_examples": len(training.validation[1]),
           "steps_per_epoch": len(training.train_y) // config.train.batch_size,
           "clean_twin": workload.clean_twin, "searches": searches,
@@ -283,7 +287,9 @@ def _describe(trial: dict) -> str:
 
 def run_suite(suite: SuiteConfig, workloads: dict, out: pathlib.Path, say=print,
               stop=stopping.NEVER) -> dict:
-  cells = outputs.ResultStore(out / "cells")
+  from .analysis import suite_report as report
+  from .training import tensorboard_log
+  cells = tensorboard_log.store(out / "cells", out, "suite")  # and TensorBoard's, if it can
   tic = time.perf_counter()
   results = [run_workload(w, loss, name, workloads[w.name], suite, cells, say, stop)
              for w, loss, name in units(suite)]
@@ -298,6 +304,8 @@ def run_suite(suite: SuiteConfig, workloads: dict, out: pathlib.Path, say=print,
 
 def write_report(document: dict, out: pathlib.Path) -> None:
   """``suite.md``, ``profile.png``, ``accuracy.png`` and the tuning curves."""
+  from . import plots
+  from .analysis import suite_report as report
   outputs.write_text(out / "suite.md", report.markdown(document))
   for loss, profile in document["profiles"].items():
     suffix = "" if loss == document["losses"][0] else f"-{loss}_loss"
@@ -330,6 +338,7 @@ def partial_report(suite: SuiteConfig, workloads: dict, out: pathlib.Path) -> di
   """The report of an unfinished suite's finished workload runs, in order, up to the first
   unfinished one (``--report-only`` with a config and no ``suite.json``): ``suite.md``
   and the plots, marked partial, and ``suite_partial.json``; nothing is trained."""
+  from .analysis import suite_report as report
   cells, results = KeptOnly(outputs.ResultStore(out / "cells")), []
   planned = units(suite)
   for workload, loss, name in planned:
@@ -388,6 +397,10 @@ def main(argv=None) -> int:
     resolved = {"suite": config_lib.to_dict(suite),
                 "workloads": {n: config_lib.to_dict(c) for n, c in workloads.items()}}
     out = outputs.prepare(args.out, resolved, "suite", force=args.force, kept=("cells",))
+    from .analysis import suite_report as report
+    from .training import compilation_cache
+
+    compilation_cache.setup()  # before anything compiles
     document = run_suite(suite, workloads, out, say=lambda line: print(line, flush=True),
                          stop=stop)
     print(report.break_even_table(document))

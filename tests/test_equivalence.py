@@ -33,9 +33,12 @@ def test_inconclusive_with_power_statement():
   s, n = result["std_difference"], 6
   expected = (stats.t.ppf(0.95, n - 1) + stats.t.ppf(0.8, n - 1)) * s / math.sqrt(n)
   assert result["minimum_detectable_effect"] == pytest.approx(expected)
-  needed = result["pairs_needed"]
-  assert equivalence.minimum_detectable_effect(s, needed) <= 0.005
-  assert equivalence.minimum_detectable_effect(s, needed - 1) > 0.005
+  needed = result["pairs_needed"]  # TOST at a true difference of zero, 80 % power
+
+  def half_width(n):
+    return (stats.t.ppf(0.95, n - 1) + stats.t.ppf(0.9, n - 1)) * s / math.sqrt(n)
+
+  assert half_width(needed) <= 0.005 < half_width(needed - 1)
 
 
 def test_the_interval_matches_scipy():
@@ -79,3 +82,26 @@ def test_holm_makes_verdicts_harder_never_easier():
       assert c["corrected_verdict"] == "inconclusive"
     assert c["corrected_verdict"] in (c["verdict"], "inconclusive")
     assert c["correction"] == "holm"
+
+
+def test_float32_accuracies_with_the_same_count_difference_have_no_spread():
+  n_eval = 1000
+  base = np.array([900, 910, 920, 930], np.float32) / np.float32(n_eval)
+  shifted = (np.array([910, 920, 930, 940], np.float32) / np.float32(n_eval))
+  assert np.ptp(shifted.astype(float) - base.astype(float)) > 0  # float noise, not spread
+  result = equivalence.compare(shifted, base, margin=0.005)
+  assert result["verdict"] == "no spread" and result["p_equivalent"] is None
+  summary = equivalence.mean_interval(shifted - base)
+  assert summary["interval"] is None and summary["no_spread"]
+
+
+def test_a_correction_never_turns_equivalent_into_better():
+  # Inside the margin and above zero: equivalent uncorrected. With Holm the TOST p rises
+  # past alpha, yet the corrected verdict may only withdraw it, never read "better".
+  a = BASE + 0.0126 + np.array([0.0004, -0.0004, 0.0002, -0.0002, 0.0003, -0.0003])
+  close = equivalence.compare(a, BASE, margin=0.0132)
+  assert close["verdict"] == "equivalent" and close["p_better"] < 0.05
+  family = [close] + [equivalence.compare(BASE + 0.0126 + JITTER * f, BASE, margin=0.0132)
+                      for f in (3, 4, 5)]
+  for c in equivalence.corrected(family):
+    assert c["corrected_verdict"] in (c["verdict"], "inconclusive")

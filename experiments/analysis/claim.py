@@ -20,7 +20,9 @@ accuracies, following ``../shared/METHODS.md`` section 5:
   how many cells are shown equivalent to the best, and how many worse.
 
 The best is picked on the same validation data it is compared on (the
-winner's curse), which slightly favours ``worse``.
+winner's curse), which favours ``worse``; folds overlap in training data and
+share the test set, so a t-test over folds is anti-conservative (Nadeau and
+Bengio, "Inference for the Generalization Error", Machine Learning 2003).
 """
 
 from __future__ import annotations
@@ -36,7 +38,10 @@ from scipy import stats
 from . import equivalence
 
 WINNERS_CURSE = ("the best cell was picked on the same validation folds it is compared on, "
-                 "so the comparison slightly favours 'worse'")
+                 "so the comparison favours 'worse' (with many cells near the best, by as "
+                 "much as the margin); and folds share most of their training data and the "
+                 "whole test set, so a t-test over folds understates the variance "
+                 "(Nadeau and Bengio 2003)")
 
 
 def _mean(values: Sequence | None) -> float | None:
@@ -53,7 +58,7 @@ def paired_p_value(a: Sequence[float], b: Sequence[float],
   if len(a) < 2:
     return None
   differences = a - b
-  if np.all(differences == differences[0]):
+  if np.ptp(differences) <= equivalence.NO_SPREAD:
     return None
   with warnings.catch_warnings():
     warnings.simplefilter("ignore", RuntimeWarning)
@@ -65,7 +70,7 @@ def paired_difference(pairs: Sequence[tuple[float, float]]) -> dict:
   of the differences, the two-sided paired t-test's p-value (None below 2 pairs), and
   ``no_spread``: the same difference on every pair, where no p-value exists."""
   differences = [a - b for a, b in pairs]
-  same = len(differences) >= 2 and len(set(differences)) == 1
+  same = len(differences) >= 2 and float(np.ptp(differences)) <= equivalence.NO_SPREAD
   return {"pairs": len(pairs),
           "mean_difference": statistics.fmean(differences) if differences else None,
           "std_difference": statistics.stdev(differences) if len(differences) > 1 else None,
@@ -171,6 +176,8 @@ def evaluate_claim(cells: Sequence[dict], reference: Sequence[float], margin: fl
       "cells_equivalent_to_best": [pair(c) for c, f in zip(ranked[1:], family, strict=True)
                                    if f["corrected_verdict"] == "equivalent"],
       "cells_worse_than_best": sum(f["corrected_verdict"] == "worse" for f in family),
+      "cells_no_spread_to_best": sum(f["verdict"] == "no spread" for f in family),
+      "cells_compared": len(family),
       "winners_curse": WINNERS_CURSE,
   }
 
@@ -216,13 +223,18 @@ def describe(verdict: dict) -> list[str]:
   ]
   if power:
     needed = power["folds_needed_for_margin"]
-    lines.append(f"- power: the folds detect a difference of "
-                 f"{power['minimum_detectable_effect']:.4f} at 80 % power; about "
-                 f"{'more than 100,000' if needed is None else needed} folds would resolve "
-                 f"the margin {verdict['margin']:g} at the observed spread")
+    lines.append(f"- power: at the observed spread (estimated with {verdict['folds'] - 1} "
+                 f"degree(s) of freedom) the folds detect a difference of "
+                 f"{power['minimum_detectable_effect']:.4f} at 80 % power; an equivalence "
+                 f"test would need about {'more than 100,000' if needed is None else needed}"
+                 f" folds to show the margin {verdict['margin']:g} if the true difference "
+                 "were zero, far more if it is near the margin")
+  compared = verdict.get("cells_compared", verdict["num_cells"] - 1)
   lines += [f"- cells shown equivalent to the best ({verdict['correction']}): "
             f"{len(verdict['cells_equivalent_to_best'])}; shown worse: "
-            f"{verdict['cells_worse_than_best']} of {verdict['num_cells'] - 1}",
+            f"{verdict['cells_worse_than_best']}; the same difference on every fold (no "
+            f"spread): {verdict.get('cells_no_spread_to_best', 0)}; of {compared} cells "
+            "compared (diverged cells left out)",
             f"- winner's curse: {verdict['winners_curse']}"]
   return lines
 

@@ -13,12 +13,14 @@ decides (two one-sided tests, TOST, at level alpha):
   80 % power, ``(t(1 - alpha, n - 1) + t(0.8, n - 1)) * s / sqrt(n)``, and the
   number of pairs that would resolve ``delta`` at the observed spread ``s``.
 
-The same difference on every pair leaves the t-interval undefined: that case
-is labelled ``no spread`` with its difference, never given p = 0. Spreads
+The same difference on every pair (within ``NO_SPREAD``: accuracies are float32)
+leaves the t-interval undefined: that case is labelled ``no spread`` with its
+difference, never given p = 0. Spreads
 use ``ddof = 1``. A family of comparisons against one reference is corrected
 with Holm's step-down method (``statsmodels.stats.multitest.multipletests``),
-applied to the TOST p-values and to the one-sided difference p-values alike,
-so that the correction makes every verdict harder to reach, never easier.
+applied to the TOST p-values and to the one-sided difference p-values alike;
+a corrected verdict is the uncorrected one or ``inconclusive``, never another,
+so the correction makes every verdict harder to reach, never easier.
 
 References: Schuirmann, "A comparison of the two one-sided tests procedure
 and the power approach for assessing the equivalence of average
@@ -39,6 +41,10 @@ import numpy as np
 from scipy import stats
 
 VERDICTS = ("equivalent", "better", "worse", "inconclusive", "no spread")
+# Accuracies are float32 ratios: the same difference in correct counts on every pair
+# differs by ~1e-8 in float, while one example of 10,000 is 1e-4. Below this spread the
+# differences count as the same.
+NO_SPREAD = 1e-6
 TEST_NAME = ("TOST: two one-sided paired t-tests, scipy.stats.ttest_rel(a, b, "
              "alternative='greater'/'less') against -margin/+margin; better/worse: one-sided "
              "paired t-test against 0")
@@ -50,8 +56,8 @@ def mean_interval(values: Sequence[float], level: float = 0.95) -> dict:
 
   Returns:
     ``{"n", "mean", "std", "interval": [low, high], "level"}``; ``std`` and
-    ``interval`` are None below two values, and the interval is ``[mean, mean]``
-    when every value is the same.
+    ``interval`` are None below two values; with every value the same (within
+    ``NO_SPREAD``) the interval is None and ``no_spread`` is True.
   """
   x = np.asarray([v for v in values if v is not None], float)
   n = len(x)
@@ -61,6 +67,9 @@ def mean_interval(values: Sequence[float], level: float = 0.95) -> dict:
   if n < 2:
     return {"n": 1, "mean": mean, "std": None, "interval": None, "level": level}
   std = float(x.std(ddof=1))
+  if np.ptp(x) <= NO_SPREAD:  # no interval to give: say so rather than print [m, m]
+    return {"n": n, "mean": mean, "std": std, "interval": None, "level": level,
+            "no_spread": True}
   half = stats.t.ppf(0.5 + level / 2, n - 1) * std / math.sqrt(n)
   return {"n": n, "mean": mean, "std": std, "interval": [mean - half, mean + half],
           "level": level}
@@ -78,12 +87,17 @@ def minimum_detectable_effect(std: float, n: int, alpha: float = 0.05,
 
 def pairs_needed(std: float, margin: float, alpha: float = 0.05, power: float = POWER,
                  limit: int = 100_000) -> Optional[int]:
-  """The smallest n >= 2 whose minimum detectable effect at ``std`` is at most ``margin``
-  (None beyond ``limit``; 2 when there is no spread)."""
+  """The pairs an equivalence test (TOST at ``alpha``) needs to show equivalence within
+  ``margin`` with probability ``power`` when the true difference is zero and the spread is
+  ``std``: the smallest n >= 2 with ``(t(1 - alpha) + t(1 - (1 - power)/2)) * std / sqrt(n)
+  <= margin`` (Chow, Shao and Wang, *Sample Size Calculations in Clinical Research*, 2008,
+  section 3.2). A true difference d near the margin needs far more (``margin - |d|``
+  replaces ``margin``). None beyond ``limit``; 2 when there is no spread."""
   if std == 0:
     return 2
   for n in range(2, limit + 1):
-    if minimum_detectable_effect(std, n, alpha, power) <= margin:
+    half = (stats.t.ppf(1 - alpha, n - 1) + stats.t.ppf(1 - (1 - power) / 2, n - 1)) * std
+    if half / math.sqrt(n) <= margin:
       return n
   return None
 
@@ -129,7 +143,7 @@ def compare(a: Sequence[float], b: Sequence[float], margin: float,
             "p_equivalent": None, "p_better": None, "p_worse": None}
   if n < 2:
     return {**result, "verdict": "inconclusive", "reason": "fewer than 2 pairs"}
-  if np.all(d == d[0]):
+  if np.ptp(d) <= NO_SPREAD:
     return {**result, "verdict": "no spread",
             "reason": f"the same difference ({d[0]:+.6g}) on all {n} pairs: the t-test is "
             "undefined"}
@@ -180,8 +194,9 @@ def corrected(comparisons: Sequence[dict]) -> list[dict]:
       result.append({**c, "corrected_verdict": c["verdict"], "correction": "holm"})
       continue
     ps = {kind: adjusted[kind][i] for kind in adjusted}
+    verdict = _verdict(ps["p_equivalent"], ps["p_better"], ps["p_worse"], alpha)
+    if verdict != c["verdict"]:  # a correction only ever withdraws a verdict
+      verdict = "inconclusive"
     result.append({**c, **{f"{kind}_holm": p for kind, p in ps.items()},
-                   "corrected_verdict": _verdict(ps["p_equivalent"], ps["p_better"],
-                                                 ps["p_worse"], alpha),
-                   "correction": "holm"})
+                   "corrected_verdict": verdict, "correction": "holm"})
   return result

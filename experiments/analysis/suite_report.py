@@ -84,11 +84,15 @@ def comparisons(rows: list[dict], margin: float, alpha: float) -> dict:
 def summarize_workload(result: dict, suite) -> dict:
   rows = [summarize_group(g) for g in result["optimizers"]]
   reference = rows[0]
+  # The reference's bar for break-even: its mean validation accuracy over seeds, a
+  # diverged seed at chance level, as a diverged trial is scored.
+  chance = 1.0 / result.get("num_classes", 10)
+  bar = statistics.fmean(chance if v is None else v
+                         for v in reference["per_seed_validation_accuracy"])
   curves = {}
   for label, trials in result["searches"].items():
     scores = [t["validation_accuracy"] for t in trials]
-    curves[label] = tuning_curves.tuning_curve(scores, reference["validation_accuracy"],
-                                               resamples=BOOTSTRAP_RESAMPLES)
+    curves[label] = tuning_curves.tuning_curve(scores, bar, resamples=BOOTSTRAP_RESAMPLES)
   return {**{k: v for k, v in result.items() if k != "optimizers"},
           "reference": reference["optimizer"], "rows": rows, "curves": curves,
           "comparisons": comparisons(rows, result["margin"], suite.alpha),
@@ -152,7 +156,7 @@ def _interval(mean, interval) -> str:
   if mean is None:
     return "n/a"
   if interval is None:
-    return f"{mean:.4f}"
+    return f"{mean:.4f} (no interval)"
   return f"{mean:.4f} [{interval[0]:.4f}, {interval[1]:.4f}]"
 
 
