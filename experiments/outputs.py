@@ -228,13 +228,20 @@ def read_jsonl(path) -> list[dict]:
 
 
 class MetricsLog:
-  """metrics.jsonl, one JSON object per logged step, never a step twice."""
+  """metrics.jsonl, one JSON object per logged step, never a step twice; with
+  ``tensorboard``, the same records as a TensorBoard event file beside it (when the
+  tensorboard package is installed: ``training/tensorboard_log.py``)."""
 
-  def __init__(self, path, resume_step: int = 0):
+  def __init__(self, path, resume_step: int = 0, tensorboard: bool = False):
     self.path = pathlib.Path(path)
     kept = [r for r in read_jsonl(self.path) if r["step"] <= resume_step]
     write_text(self.path, "".join(json.dumps(r) + "\n" for r in kept))
     self.records = kept
+    self.events = None
+    if tensorboard:
+      from .training import tensorboard_log
+      self.events = tensorboard_log.open_fresh(self.path.parent)
+      tensorboard_log.write_records(self.events, kept)
 
   def append(self, records: list[dict]) -> None:
     self.records.extend(records)
@@ -243,6 +250,9 @@ class MetricsLog:
     with open(self.path, "a") as f:
       f.write("".join(json.dumps(r, default=_plain) + "\n" for r in records))
       f.flush()
+    if self.events is not None:
+      from .training import tensorboard_log
+      tensorboard_log.write_records(self.events, records)
 
 
 def peak_rss_mib() -> float:

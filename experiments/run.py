@@ -12,24 +12,28 @@ import pathlib
 import signal
 import sys
 import time
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-import jax
 import numpy as np
-import optax
 
-from . import cli, data, models, outputs, plots
+from . import cli, data, outputs
 from .config import ConfigError, ExperimentConfig
 from .data import splits
-from .training import checkpoint, optimizers, segments, stopping
-from .training import train as train_lib
-from .training.devices import agree, place, select_devices, to_host
+from .training import segments, stopping
+
+# JAX, Optax, Flax (models, training), Orbax (checkpoints) and matplotlib (plots) are
+# imported where they are used: --help and a config mistake answer without them.
+if TYPE_CHECKING:
+  import optax
 
 # Large enough never to let a non-finite update through in a real run.
 _MAX_SKIPPED_IN_A_ROW = 2**31 - 1
 
 
 def build_optimizer(config: ExperimentConfig, total_steps: int) -> optax.GradientTransformation:
+  import optax
+
+  from .training import optimizers
   tx = optimizers.create(config.optimizer, total_steps)
   if config.train.skip_nonfinite:
     tx = optax.apply_if_finite(tx, max_consecutive_errors=_MAX_SKIPPED_IN_A_ROW)
@@ -78,7 +82,13 @@ def train_and_evaluate(config: ExperimentConfig, dataset: data.Dataset,
   when a signal came, the state is checkpointed at that step, ``summary.json``
   says ``interrupted``, and :class:`stopping.StopRequested` is raised.
   """
-  start_time = time.perf_counter()
+  import jax
+
+  from . import models, plots
+  from .training import checkpoint, optimizers
+  from .training import train as train_lib
+  from .training.devices import agree, place, select_devices, to_host
+  start_time = time.perf_counter()  # after the imports, as when they were at the top
   devices = select_devices(config)
   mesh = train_lib.data_mesh(np.array(devices))
   replicated = train_lib.replicated(mesh)
@@ -131,7 +141,7 @@ def train_and_evaluate(config: ExperimentConfig, dataset: data.Dataset,
     state, restored = checkpointer.restore_newest(
         state, say=lambda line: print(line, file=sys.stderr, flush=True))
     start_step = restored or 0
-    log = outputs.MetricsLog(out / "metrics.jsonl", resume_step=start_step)
+    log = outputs.MetricsLog(out / "metrics.jsonl", resume_step=start_step, tensorboard=True)
   state = place(state, replicated)
 
   compiled, compile_time = {}, init_time

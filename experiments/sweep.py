@@ -25,22 +25,22 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from typing import NamedTuple, Optional
+from typing import TYPE_CHECKING, NamedTuple, Optional
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
 
 import dualprocess
 
-from . import cli, data, models, outputs, plots
-from .analysis import claim
+from . import cli, data, outputs
 from .config import ConfigError, ExperimentConfig
 from .data import splits
-from .training import optimizers, stopping
-from .training import train as train_lib
-from .training.devices import gather, place, select_devices
+from .training import stopping
+
+# JAX, Optax, Flax (models, training), SciPy (analysis) and matplotlib (plots) are
+# imported where they are used: --help and a config mistake answer without them.
+if TYPE_CHECKING:
+  import jax
+  import optax
 
 
 class Cell(NamedTuple):
@@ -97,6 +97,9 @@ def injected_optimizer(config: ExperimentConfig, total_steps: int,
   momentum is refused in one line (``optimizers.swept_momentum_argument``). With
   ``weight_decay_per_lane`` the decoupled weight decay is a third per-cell hyperparameter
   (the config's mask applies). Without those keys it is the bare optimizer itself."""
+  import optax
+
+  from .training import optimizers
   shape = optimizers.schedule_shape(config.optimizer.schedule, total_steps)
   chosen = config.optimizer
   argument = optimizers.swept_momentum_argument(chosen, config.sweep)
@@ -127,6 +130,12 @@ def train_cells(config: ExperimentConfig, dataset: data.Dataset, cells: list[Cel
   devices (the data is replicated): cells never talk to each other, so the
   devices never do either.
   """
+  import jax
+  import jax.numpy as jnp
+
+  from . import models
+  from .training import train as train_lib
+  from .training.devices import gather, place, select_devices
   devices = select_devices(config, split_batch=False)
   mesh = jax.sharding.Mesh(np.array(devices), ("cells",))
   by_cell = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("cells"))
@@ -234,6 +243,7 @@ def resolve_lanes(lanes: str) -> str:
   dispatch that one compiled program does not save already.
   """
   if lanes == "auto":
+    import jax
     return "map" if jax.default_backend() == "cpu" else "vmap"
   return lanes
 
@@ -244,6 +254,7 @@ def lanewise(fn: Callable, in_axes: tuple, vectorized: bool) -> Callable:
   ``jax.vmap`` when ``vectorized``, else ``jax.lax.map`` over the lanes (one
   after another, inside the same compiled program); the results are the same.
   """
+  import jax
   if vectorized:
     return jax.vmap(fn, in_axes=in_axes)
 
@@ -271,6 +282,7 @@ def in_chunks(cells: list[Cell], size: int, lanes_per_step: int,
   rerun takes it from there; ``stop`` is asked after each chunk; ``say``, if
   given, gets a progress line after each trained chunk.
   """
+  import jax
   tic = time.perf_counter()
   def whole_lanes(n: int) -> int:
     return max(lanes_per_step, -(-n // lanes_per_step) * lanes_per_step)
@@ -365,10 +377,14 @@ def aggregate(results: list[dict]) -> list[dict]:
 
 def sweep(config: ExperimentConfig, dataset: data.Dataset, out, stop=stopping.NEVER,
           say=None) -> dict:
+  from . import plots
+  from .analysis import claim
+  from .training import tensorboard_log
+  from .training.devices import select_devices
   tic = time.perf_counter()
   cells = all_cells(config)
-  results = train_cells(config, dataset, cells, config.sweep.chunk_size,
-                        outputs.ResultStore(out / "chunks"), stop, say)
+  store = tensorboard_log.store(out / "chunks", out, "sweep")  # and TensorBoard's, if it can
+  results = train_cells(config, dataset, cells, config.sweep.chunk_size, store, stop, say)
   entries = aggregate(results)
   lrs, momenta = grid(config)
   by_pair = {(e["learning_rate"], e["momentum"]): e for e in entries}
@@ -404,6 +420,8 @@ def sweep(config: ExperimentConfig, dataset: data.Dataset, out, stop=stopping.NE
 
 def write_claim(result: dict, lrs, momenta, references: dict, title: str, out) -> None:
   """``grid.png`` and ``grid.md``: the author's layout on validation, with the claim."""
+  from . import plots
+  from .analysis import claim
   grid_entries = result["cells"]
   by_pair = {(e["learning_rate"], e["momentum"]): e for e in grid_entries}
   accuracy = [[math.nan if by_pair[(lr, m)]["mean_validation_accuracy"] is None
@@ -427,6 +445,7 @@ def rewrite_claim(out, margin: float | None = None) -> dict:
     raise ConfigError(f"output folder '{out}': holds no sweep.json; --report-only "
                       "re-writes the claim of a finished sweep")
   from . import config as config_lib
+  from .analysis import claim
 
   config = config_lib.load(out / "config.yaml")
   if config.sweep.reference is None:

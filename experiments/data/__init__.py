@@ -124,12 +124,31 @@ def stratified_split(labels: np.ndarray, test_fraction: float, seed: int):
   return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))
 
 
-def load_digits(config: DatasetConfig) -> Dataset:
+DIGITS_FILE = ("datasets", "data", "digits.csv.gz")  # inside the installed scikit-learn
+
+
+def _digits_table() -> np.ndarray:
+  """scikit-learn's digits as it stores them: 64 pixels in 0..16, then the label.
+
+  Read from the installed package's file as ``sklearn.datasets.load_digits`` reads it,
+  without importing scikit-learn (seconds: SciPy, pandas); that import is the fallback.
+  """
+  spec = importlib.util.find_spec("sklearn")
+  if spec is not None and spec.submodule_search_locations:
+    path = pathlib.Path(next(iter(spec.submodule_search_locations)), *DIGITS_FILE)
+    if path.is_file():
+      with gzip.open(path, "rt") as f:
+        return np.loadtxt(f, delimiter=",")
   from sklearn.datasets import load_digits as sklearn_digits
 
   bunch = sklearn_digits()
-  images = (bunch.images / 16.0).astype(np.float32)[..., None]  # [N, 8, 8, 1] in [0, 1]
-  labels = bunch.target.astype(np.int32)
+  return np.concatenate([bunch.data, bunch.target[:, None]], axis=1)
+
+
+def load_digits(config: DatasetConfig) -> Dataset:
+  table = _digits_table()
+  images = (table[:, :-1].reshape(-1, 8, 8) / 16.0).astype(np.float32)[..., None]  # [0, 1]
+  labels = table[:, -1].astype(np.int32)
   train, test = stratified_split(labels, config.test_fraction, config.split_seed)
   return Dataset(images[train], labels[train], images[test], labels[test], 10, "digits")
 
