@@ -1,0 +1,412 @@
+"""The four commands as Python functions, for notebooks and scripts.
+
+Each function takes a config, overrides and an optional output folder, does what its
+command does, and returns the summary the command writes:
+
+- :func:`run`: one training run; the run's summary (``summary.json``);
+- :func:`compare`: optimizers on the same data, budget and seeds (``comparison.json``);
+- :func:`sweep`: a learning-rate x momentum landscape (``sweep.json``);
+- :func:`suite`: the workload suite (``suite.json``).
+
+A config is a path to a YAML file (``None``: the default config), a ``dict`` of its
+sections, or the dataclass itself (:class:`experiments.config.ExperimentConfig`; for
+:func:`suite`, :class:`experiments.suite.SuiteConfig`). Overrides are ``--set``-style
+strings (``["train.epochs=5"]``) or a dict of dotted keys (``{"train.epochs": 5}``),
+applied in order.
+
+``out``: the output folder, as ``--out`` (written, locked while the call runs, and
+resumed by the next call with the same folder and config). ``None`` keeps nothing:
+:func:`run` writes no file at all, the others work in a temporary folder removed
+before they return. (The commands' default, a new folder under ``runs/``, is
+``outputs.new_run_dir(prefix)``.)
+
+As the commands do, the functions turn on JAX's persistent compilation cache
+(``experiments/training/compilation_cache.py``; ``DUALPROCESS_COMPILATION_CACHE=0``
+leaves it off). Every mistake in the config or the data raises :class:`ConfigError`
+(a ``ValueError``) with the one line the command would print before exiting with code 2;
+a training run whose loss turns non-finite raises ``experiments.cli.Diverged`` (a
+``RuntimeError``; the command's exit code 3), with ``summary.json`` written where
+``out`` is given.
+A config that names a module (``model.name``, ``optimizer.name`` or ``dataset.name``
+of the form ``package.module:function``) imports it, which runs its code, as Hydra's
+``_target_`` does.
+
+Example::
+
+  from experiments import api              # in a checkout
+  # from dualprocess_experiments import api  (installed)
+
+  summary = api.run("configs/default.yaml", {"train.epochs": 5})
+  print(summary["test_accuracy"], summary["steps"])
+
+  config = {"dataset": {"name": "digits"}, "model": {"name": "mlp"},
+            "loss": {"name": "cross_entropy"}, "train": {"epochs": 3},
+            "compare": {"seeds": [0, 1], "optimizers": [
+                {"name": "dual_process"},
+                {"name": "optax.adamw", "learning_rate": 1e-3}]}}
+  rows = api.compare(config, out="runs/my_compare")["rows"]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import pathlib
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Union
+
+import yaml
+
+from .typed_yaml import ConfigError
+
+if TYPE_CHECKING:
+  from .config import ExperimentConfig
+  from .suite import SuiteConfig
+
+__all__ = ["ConfigError", "compare", "load_config", "load_suite", "run", "suite", "sweep"]
+
+Config = Union[str, os.PathLike, Mapping, "ExperimentConfig", None]
+Overrides = Union[Sequence[str], Mapping[str, Any], str]
+Say = Optional[Callable[[str], None]]
+
+
+def load_config(config: Config = None, overrides: Overrides = (),
+                section: Optional[str] = None) -> "ExperimentConfig":
+  """An experiment config from a path, a dict or the dataclass, overridden and validated.
+
+  Args:
+    config: a YAML file's path (``None``: ``configs/default.yaml``; a missing
+      ``configs/NAME.yaml`` falls back to the shipped one), a dict of sections
+      (``{"train": {"epochs": 5}, ...}``; sections left out take their defaults), or an
+      :class:`~experiments.config.ExperimentConfig`.
+    overrides: ``--set``-style ``"KEY=VALUE"`` strings (the value parsed as YAML), or a
+      dict of dotted keys to values (``{"optimizer.kwargs": {"b2": 0.95}}``).
+    section: ``"compare"`` or ``"sweep"``: that section must be present.
+
+  Returns:
+    The validated :class:`~experiments.config.ExperimentConfig`.
+
+  Raises:
+    ConfigError: a missing file, an unknown key or value, a missing ``section``: the
+      command line's one-line message.
+    TypeError: ``config`` is none of the above.
+
+  Example::
+
+    config = api.load_config("configs/default.yaml", ["train.epochs=5"])
+    config = api.load_config({"model": {"name": "cnn"}}, {"train.epochs": 5})
+  """
+  from . import config as config_lib
+
+  strings = _override_strings(overrides)
+  if config is None or isinstance(config, (str, os.PathLike)):
+    loaded = config_lib.load(config, strings)
+  else:
+    if isinstance(config, config_lib.ExperimentConfig):
+      data = config_lib.to_dict(config)
+    elif isinstance(config, Mapping):
+      data = _plain(config)
+    else:
+      raise TypeError("config: expected a path, a dict or an ExperimentConfig, got "
+                      f"{type(config).__name__}")
+    loaded = config_lib.build(config_lib.ExperimentConfig,
+                              config_lib.apply_overrides(data, strings))
+  if section is not None and getattr(loaded, section) is None:
+    example = {"compare": "configs/compare_digits.yaml",
+               "sweep": "configs/sweep_digits.yaml"}.get(section, "configs/")
+    raise ConfigError(f"config key '{section}': missing; this command needs a {section} "
+                      f"section (see {example})")
+  return loaded
+
+
+def load_suite(config, overrides: Overrides = (), base=None
+               ) -> tuple["SuiteConfig", dict]:
+  """A suite config and each workload's experiment config, overridden and validated.
+
+  Args:
+    config: a suite YAML file's path (its workloads' ``config`` paths are relative to
+      its folder), a dict of its keys, or a :class:`~experiments.suite.SuiteConfig`.
+    overrides: as for :func:`load_config`, on the suite's keys (``{"search.trials": 4}``).
+    base: for a dict or a ``SuiteConfig``: the folder the workloads' ``config`` paths
+      are relative to (default: the current working directory).
+
+  Returns:
+    ``(suite, workloads)``: the :class:`~experiments.suite.SuiteConfig` and a dict of
+    workload name to its :class:`~experiments.config.ExperimentConfig`.
+
+  Raises:
+    ConfigError: a mistake in the suite or in a workload's config (named by its index).
+    TypeError: ``config`` is none of the above.
+  """
+  from . import config as config_lib
+  from . import suite as suite_lib
+
+  strings = _override_strings(overrides)
+  if config is None:
+    raise ConfigError("a suite config is required, e.g. configs/suite_quick.yaml")
+  if isinstance(config, (str, os.PathLike)):
+    return suite_lib.load_suite(config, strings)
+  if isinstance(config, suite_lib.SuiteConfig):
+    data = config_lib.to_dict(config)
+  elif isinstance(config, Mapping):
+    data = _plain(config)
+  else:
+    raise TypeError("config: expected a path, a dict or a SuiteConfig, got "
+                    f"{type(config).__name__}")
+  loaded = config_lib.build(suite_lib.SuiteConfig, config_lib.apply_overrides(data, strings))
+  # As suite.load_suite does for a file, with the paths relative to ``base``.
+  folder = pathlib.Path(base) if base is not None else pathlib.Path.cwd()
+  workloads = {}
+  for i, workload in enumerate(loaded.workloads):
+    try:
+      workloads[workload.name] = config_lib.load(folder / workload.config, workload.overrides)
+    except ConfigError as error:
+      raise ConfigError(f"workloads[{i}] ({workload.name}): {error}") from None
+  return loaded, workloads
+
+
+def run(config: Config = None, overrides: Overrides = (), out=None, *, force: bool = False,
+        progress: bool = True, stop=None) -> dict:
+  """Trains one model, as ``python -m experiments.run``.
+
+  Args:
+    config: a path, a dict or an ``ExperimentConfig`` (see :func:`load_config`).
+    overrides: ``"KEY=VALUE"`` strings or a dict of dotted keys.
+    out: the output folder (``config.yaml``, ``metrics.jsonl``, ``summary.json``,
+      ``curves.png``, ``checkpoints/``); a second call with the same folder resumes
+      from its newest checkpoint. ``None``: nothing is written.
+    force: start over in an ``out`` that holds a different config (``--force``).
+    progress: draw the progress bar (also off with ``train.progress: false``).
+    stop: an ``experiments.training.stopping.GracefulStop`` to ask after every segment
+      (the commands' signal handling); ``None``: never stop early.
+
+  Returns:
+    The run's summary, as ``summary.json`` has it: ``status``, ``test_accuracy``,
+    ``test_loss``, ``steps``, ``train_loss``, the optimizer's ``label``,
+    ``learning_rate`` and ``momentum``, timings and ``versions``, among others.
+
+  Raises:
+    ConfigError: a mistake in the config, the data or ``out``.
+    experiments.cli.Diverged: the loss or an update turned non-finite.
+
+  Example::
+
+    summary = api.run("configs/default.yaml", ["train.epochs=5"], out="runs/five")
+    summary["test_accuracy"]
+  """
+  from . import run as run_lib
+
+  experiment = load_config(config, overrides)
+  dataset = _start(experiment, stop)
+  kwargs = {"progress": progress} | _stop_kwargs(stop)
+  if out is None:
+    return run_lib.train_and_evaluate(experiment, dataset, None, **kwargs)
+  with _prepared(out, experiment, "run", force, ("checkpoints", "damaged_checkpoints"),
+                 temporary=False) as folder:
+    return run_lib.train_and_evaluate(experiment, dataset, folder, **kwargs)
+
+
+def compare(config: Config = None, overrides: Overrides = (), out=None, *,
+            force: bool = False, stop=None) -> dict:
+  """Trains every optimizer of ``compare.optimizers`` on every seed, as
+  ``python -m experiments.compare``.
+
+  Args:
+    config: a path, a dict or an ``ExperimentConfig`` with a ``compare`` section.
+    overrides: ``"KEY=VALUE"`` strings or a dict of dotted keys.
+    out: the output folder (``comparison.json``, ``.md``, ``.png``, ``runs/``; a second
+      call skips the finished runs). ``None``: a temporary folder, removed.
+    force: start over in an ``out`` that holds a different config.
+    stop: as for :func:`run`, asked after every run.
+
+  Returns:
+    ``comparison.json``: ``title``, ``rows`` (one per optimizer, the first the
+    reference: ``optimizer``, ``test_accuracy`` (the mean), ``test_accuracy_std``,
+    ``per_seed_test_accuracy``, and for every other row ``vs_first``, with the paired
+    difference and the equivalence verdict) and ``versions``.
+
+  Raises:
+    ConfigError: a mistake in the config (a missing ``compare`` section included), the
+      data or ``out``.
+
+  Example::
+
+    result = api.compare("configs/compare_digits.yaml",
+                         {"compare.seeds": [0], "train.epochs": 2})
+    [(row["optimizer"], row["test_accuracy"]) for row in result["rows"]]
+  """
+  from . import compare as compare_lib
+  from . import outputs
+
+  experiment = load_config(config, overrides, section="compare")
+  dataset = _start(experiment, stop)
+  with _prepared(out, experiment, "compare", force, ("runs",)) as folder:
+    rows = compare_lib.compare(experiment, dataset, folder, **_stop_kwargs(stop))
+    written = folder / "comparison.json"
+    return outputs.read_json(written) if written.is_file() else {"rows": rows}
+
+
+def sweep(config: Config = None, overrides: Overrides = (), out=None, *, force: bool = False,
+          say: Say = print, stop=None) -> dict:
+  """Trains every (learning rate, momentum, seed, fold) cell, as
+  ``python -m experiments.sweep``.
+
+  Args:
+    config: a path, a dict or an ``ExperimentConfig`` with a ``sweep`` section.
+    overrides: ``"KEY=VALUE"`` strings or a dict of dotted keys.
+    out: the output folder (``sweep.json``, ``landscape.png``, with ``sweep.reference``
+      ``grid.md`` and ``grid.png``, ``chunks/``; a second call skips the finished
+      chunks). ``None``: a temporary folder, removed.
+    force: start over in an ``out`` that holds a different config.
+    say: called with a progress line after every chunk (``None``: silent).
+    stop: as for :func:`run`, asked after every chunk.
+
+  Returns:
+    ``sweep.json``: ``cells`` (one per grid point: ``learning_rate``, ``momentum``,
+    ``mean_test_accuracy``, ``mean_validation_accuracy``, ``diverged``, ...),
+    ``references`` (the named constant sets), ``best_grid_cell``, with
+    ``sweep.reference`` the ``claim``, and timings.
+
+  Raises:
+    ConfigError: a mistake in the config (a missing ``sweep`` section included), the
+      data or ``out``.
+
+  Example::
+
+    result = api.sweep("configs/sweep_digits.yaml", {"sweep.seeds": [0]})
+    result["best_grid_cell"]["learning_rate"]
+  """
+  from . import sweep as sweep_lib
+
+  experiment = load_config(config, overrides, section="sweep")
+  dataset = _start(experiment, stop)
+  with _prepared(out, experiment, "sweep", force, ("chunks",)) as folder:
+    return sweep_lib.sweep(experiment, dataset, folder, say=say, **_stop_kwargs(stop))
+
+
+def suite(config, overrides: Overrides = (), out=None, *, base=None, force: bool = False,
+          say: Say = print, stop=None) -> dict:
+  """Runs the workload suite, as ``python -m experiments.suite``.
+
+  Args:
+    config: a suite YAML file's path, a dict of its keys, or a ``SuiteConfig`` (see
+      :func:`load_suite`).
+    overrides: ``"KEY=VALUE"`` strings or a dict of dotted keys, on the suite's keys.
+    out: the output folder (``suite.json``, ``suite.md``, the plots, ``cells/``; a
+      second call skips the finished searches and groups). ``None``: a temporary
+      folder, removed.
+    base: for a dict or a ``SuiteConfig``: the folder its workloads' ``config`` paths
+      are relative to (default: the current working directory).
+    force: start over in an ``out`` that holds a different config.
+    say: called with a line as each search and group ends (``None``: silent).
+    stop: as for :func:`run`, asked after every search and group.
+
+  Returns:
+    ``suite.json``: per workload (``workloads``) the searches, every optimizer's runs,
+    the tuning curves with ``break_even_trials`` against the reference, and the
+    equivalence verdicts; the performance ``profiles``; the resolved ``config``.
+
+  Raises:
+    ConfigError: a mistake in the suite, a workload's config, the data or ``out``.
+
+  Example::
+
+    document = api.suite("configs/suite_quick.yaml", {"search.trials": 2})
+    [w["name"] for w in document["workloads"]]
+  """
+  from . import config as config_lib
+  from . import suite as suite_lib
+
+  suite_config, workloads = load_suite(config, overrides, base)
+  _start(None, stop)
+  resolved = {"suite": config_lib.to_dict(suite_config),
+              "workloads": {n: config_lib.to_dict(c) for n, c in workloads.items()}}
+  with _prepared(out, resolved, "suite", force, ("cells",)) as folder:
+    return suite_lib.run_suite(suite_config, workloads, folder, say=say or _silent,
+                               **_stop_kwargs(stop))
+
+
+def _start(experiment, stop=None):
+  """The commands' prologue after the config: JAX's persistent compilation cache on (as
+  for the commands; ``DUALPROCESS_COMPILATION_CACHE=0`` leaves it off), a multi-host job
+  joined, ``stop``'s signal handlers taken back from it, then the data (loaded, and
+  checked, before any output folder is made)."""
+  from . import data
+  from .training import compilation_cache
+  from .training.devices import maybe_initialize_distributed
+
+  compilation_cache.setup()  # before anything compiles
+  maybe_initialize_distributed()
+  if stop is not None and hasattr(stop, "install"):
+    stop.install()  # jax.distributed.initialize sets a SIGTERM handler of its own
+  return None if experiment is None else data.load(experiment.dataset)
+
+
+@contextlib.contextmanager
+def _prepared(out, config, prefix: str, force: bool, kept: tuple,
+              temporary: bool = True) -> Iterator[pathlib.Path]:
+  """``out`` (or, if None and ``temporary``, a temporary folder) prepared and locked as
+  the command prepares its ``--out``; on leaving, checkpoints in flight committed, the
+  lock released and a temporary folder removed."""
+  from . import outputs
+  from .training import checkpoint
+
+  scratch = None
+  if out is None and temporary:
+    scratch = out = tempfile.mkdtemp(prefix=f"dualprocess-{prefix}-")
+  try:
+    yield outputs.prepare(out, config, prefix, force=force, kept=kept)
+  finally:
+    try:
+      checkpoint.finish_open()
+    finally:
+      outputs.unlock_all()
+      if scratch is not None:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _stop_kwargs(stop) -> dict:
+  return {} if stop is None else {"stop": stop}
+
+
+def _silent(line: str) -> None:
+  del line
+
+
+def _override_strings(overrides: Overrides) -> list[str]:
+  """``KEY=VALUE`` strings from strings or a dict of dotted keys (values written as YAML,
+  which the override parser reads back as the same value)."""
+  if isinstance(overrides, str):
+    return [overrides]
+  if isinstance(overrides, Mapping):
+    strings = []
+    for key, value in overrides.items():
+      text = yaml.safe_dump(_plain(value), default_flow_style=True, width=float("inf"))
+      strings.append(f"{key}={text.removesuffix(chr(10) + '...' + chr(10)).strip()}")
+    return strings
+  strings = list(overrides)
+  for item in strings:
+    if not isinstance(item, str):
+      raise TypeError(f"overrides: expected 'KEY=VALUE' strings or a dict, got {item!r}")
+  return strings
+
+
+def _plain(value):
+  """A config value as plain YAML data: mappings as dicts, tuples as lists, a config
+  dataclass as its dict, at any depth."""
+  if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    from . import config as config_lib
+
+    return config_lib.to_dict(value)
+  if isinstance(value, Mapping):
+    return {key: _plain(v) for key, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [_plain(v) for v in value]
+  if isinstance(value, os.PathLike):
+    return os.fspath(value)
+  if hasattr(value, "item") and getattr(value, "shape", None) == ():  # a numpy scalar
+    return value.item()
+  return value
