@@ -9,16 +9,42 @@ its provenance. See ``docs/theory.md`` for what comes from the papers and what i
 this toolkit's formalization.
 """
 
+import importlib
+from typing import TYPE_CHECKING
+
 from dualprocess import constants, theory
 from dualprocess.constants import Hyperparameters, hyperparameters, provenance
-from dualprocess.losses import (
-    Decomposition,
-    cross_entropy_decomposition,
-    dual_process_decomposition,
-    dual_process_loss,
-    equilibrium_targets,
-)
-from dualprocess.optim import dual_process, scale_by_dual_process
+
+if TYPE_CHECKING:
+  from dualprocess.losses import (
+      Decomposition,
+      cross_entropy_decomposition,
+      dual_process_decomposition,
+      dual_process_loss,
+      equilibrium_targets,
+  )
+  from dualprocess.optim import dual_process, scale_by_dual_process
+
+# The losses and the optimizer (and with them JAX and Optax) load on first use, so
+# that reading the named constants (every experiment config does) stays cheap.
+_LAZY = {"Decomposition": "losses", "cross_entropy_decomposition": "losses",
+         "dual_process_decomposition": "losses", "dual_process_loss": "losses",
+         "equilibrium_targets": "losses", "dual_process": "optim",
+         "scale_by_dual_process": "optim", "losses": None, "optim": None}
+
+
+def __getattr__(name):
+  if name not in _LAZY:
+    raise AttributeError(f"module 'dualprocess' has no attribute {name!r}")
+  module = importlib.import_module(f"dualprocess.{_LAZY[name] or name}")
+  value = module if _LAZY[name] is None else getattr(module, name)
+  globals()[name] = value
+  return value
+
+
+def __dir__():
+  return sorted(set(globals()) | set(_LAZY))
+
 
 __version__ = "0.3.0"  # the one source of the version; pyproject.toml reads it from here
 

@@ -27,20 +27,8 @@ TINY = ["--set", "dataset.limit_train=320", "--set", "model.hidden_sizes=[16]",
         "--set", "train.checkpoint_every=10", "--set", "train.log_every=2"]
 
 
-def _library_imports_jax() -> bool:
-  """Whether ``import dualprocess.constants`` (what the configs read) imports JAX."""
-  completed = subprocess.run(
-      [sys.executable, "-c", "import sys, dualprocess.constants; print('jax' in sys.modules)"],
-      cwd=ROOT, capture_output=True, text=True, check=True)
-  return completed.stdout.strip() == "True"
-
-
 def test_help_and_config_mistakes_import_nothing_heavy():
-  heavy = startup.heavy_modules()
-  if heavy and _library_imports_jax():
-    pytest.xfail("dualprocess/__init__.py imports the losses and the optimizer (JAX, Optax) "
-                 "eagerly, and every config reads dualprocess.constants")
-  assert heavy == []
+  assert startup.heavy_modules() == []
 
 
 def test_the_cache_folder_is_in_the_users_cache_and_names_the_versions(monkeypatch, tmp_path):
