@@ -157,15 +157,7 @@ def load_suite(config, overrides: Overrides = (), base=None
     raise TypeError("config: expected a path, a dict or a SuiteConfig, got "
                     f"{type(config).__name__}")
   loaded = config_lib.build(suite_lib.SuiteConfig, config_lib.apply_overrides(data, strings))
-  # As suite.load_suite does for a file, with the paths relative to ``base``.
-  folder = pathlib.Path(base) if base is not None else pathlib.Path.cwd()
-  workloads = {}
-  for i, workload in enumerate(loaded.workloads):
-    try:
-      workloads[workload.name] = config_lib.load(folder / workload.config, workload.overrides)
-    except ConfigError as error:
-      raise ConfigError(f"workloads[{i}] ({workload.name}): {error}") from None
-  return loaded, workloads
+  return loaded, suite_lib.load_workloads(loaded, base if base is not None else pathlib.Path.cwd())
 
 
 def run(config: Config = None, overrides: Overrides = (), out=None, *, force: bool = False,
@@ -322,6 +314,7 @@ def suite(config, overrides: Overrides = (), out=None, *, base=None, force: bool
 
   suite_config, workloads = load_suite(config, overrides, base)
   _start(None, stop)
+  suite_lib.check_models(suite_config, workloads)
   resolved = {"suite": config_lib.to_dict(suite_config),
               "workloads": {n: config_lib.to_dict(c) for n, c in workloads.items()}}
   with _prepared(out, resolved, "suite", force, ("cells",)) as folder:
@@ -332,8 +325,8 @@ def suite(config, overrides: Overrides = (), out=None, *, base=None, force: bool
 def _start(experiment, stop=None):
   """The commands' prologue after the config: JAX's persistent compilation cache on (as
   for the commands; ``DUALPROCESS_COMPILATION_CACHE=0`` leaves it off), a multi-host job
-  joined, ``stop``'s signal handlers taken back from it, then the data (loaded, and
-  checked, before any output folder is made)."""
+  joined, ``stop``'s signal handlers taken back from it, then the data and the model on
+  it (loaded and checked before any output folder is made)."""
   from . import data
   from .training import compilation_cache
   from .training.devices import maybe_initialize_distributed
@@ -342,7 +335,14 @@ def _start(experiment, stop=None):
   maybe_initialize_distributed()
   if stop is not None and hasattr(stop, "install"):
     stop.install()  # jax.distributed.initialize sets a SIGTERM handler of its own
-  return None if experiment is None else data.load(experiment.dataset)
+  if experiment is None:
+    return None
+  dataset = data.load(experiment.dataset)
+  from . import models
+
+  models.check(experiment.model, dataset.input_shape, dataset.num_classes,
+               experiment.train.seed, experiment.train.compute_dtype)
+  return dataset
 
 
 @contextlib.contextmanager

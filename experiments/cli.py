@@ -10,8 +10,7 @@ import pathlib
 import re
 import sys
 
-from . import config as config_lib
-from . import data, outputs
+from . import outputs
 from .config import ConfigError
 from .training.stopping import StopRequested
 
@@ -114,33 +113,9 @@ def parser_for(prog: str, description: str) -> "ArgumentParser":
   return parser
 
 
-def load_config(args, section: str = None, example: str = None):
-  """Loads the config named on the command line; ``section`` must be present."""
-  config = config_lib.load(args.config, args.overrides)
-  if section is not None and getattr(config, section) is None:
-    raise ConfigError(f"config key '{section}': missing; this command needs a {section} "
-                      f"section (see {example})")
-  return config
-
-
-def start(args, prefix: str, section: str = None, example: str = None, stop=None,
-          kept=()):
-  """Config, joined multi-host job, data and output folder: every command's prologue.
-
-  ``kept``: the folders of finished work in ``--out``, cleared by ``--force``
-  (see ``outputs.prepare``).
-  """
-  config = load_config(args, section, example)
-  from .training import compilation_cache
-  from .training.devices import maybe_initialize_distributed
-
-  compilation_cache.setup()  # before anything compiles
-  maybe_initialize_distributed()
-  if stop is not None:
-    stop.install()
-  dataset = data.load(config.dataset)
-  return config, dataset, outputs.prepare(args.out, config, prefix, force=args.force,
-                                         kept=kept)
+def out_folder(args, prefix: str) -> pathlib.Path:
+  """``--out``, or a new folder under ``runs/`` named after the command and the time."""
+  return pathlib.Path(args.out) if args.out is not None else outputs.new_run_dir(prefix)
 
 
 class ArgumentParser(argparse.ArgumentParser):

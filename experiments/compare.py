@@ -170,10 +170,11 @@ def compare(config: ExperimentConfig, dataset, out, stop=stopping.NEVER) -> list
 def main(argv=None) -> int:
   args = cli.parser_for("python -m experiments.compare", __doc__).parse_args(argv)
   with cli.exit_codes(), stopping.GracefulStop() as stop:
-    config, dataset, out = cli.start(args, "compare", "compare", "configs/compare_digits.yaml",
-                                    stop=stop, kept=("runs",))
-    rows = compare(config, dataset, out, stop)
-    print(markdown_table(rows))
+    from . import api
+
+    out = cli.out_folder(args, "compare")
+    result = api.compare(args.config, args.overrides, out, force=args.force, stop=stop)
+    print(markdown_table(result["rows"]))
     print(f"written to {out}")
   return 0
 

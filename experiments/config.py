@@ -55,6 +55,7 @@ class DatasetConfig:
   # mnist (required) and fashion_mnist (default: Debian's package): a folder
   # with the four IDX files, or an .npz. arrays (required): an .npz with x_train,
   # y_train, x_test, y_test (optional x_val, y_val), or a folder of those .npy files.
+  # A relative path is read from the folder the command runs in (not the config's).
   path: Optional[str] = None
   # digits, mnist1d, mnist5k; the 70,000-image sets and arrays keep their own test split
   test_fraction: float = 0.2

@@ -279,9 +279,10 @@ def _progress_bar(config, start_epoch, progress):
 def main(argv=None) -> int:
   args = cli.parser_for("python -m experiments.run", __doc__).parse_args(argv)
   with cli.exit_codes(), stopping.GracefulStop() as stop:
-    config, dataset, out = cli.start(args, "run", stop=stop,
-                                     kept=("checkpoints", "damaged_checkpoints"))
-    summary = train_and_evaluate(config, dataset, out, stop=stop)
+    from . import api
+
+    out = cli.out_folder(args, "run")
+    summary = api.run(args.config, args.overrides, out, force=args.force, stop=stop)
     print(f"{out}: test_accuracy={summary['test_accuracy']:.4f} "
           f"test_loss={summary['test_loss']:.4f} steps={summary['steps']} "
           f"wall_time_s={summary['wall_time_s']:.1f}")

@@ -2,7 +2,10 @@
 
 A baseline's search space is declared in the suite config before any run
 (``../shared/METHODS.md`` section 2): the learning rate log-uniform, momentum
-as ``1 - m`` log-uniform (or fixed), weight decay log-uniform (or none).
+as ``1 - m`` log-uniform (or fixed), weight decay log-uniform (or none). The
+optimizer is ``sgd``, ``adam``, or any optax optimizer by name (``optax.adamw``,
+``optax.contrib.muon``) or ``package.module:function``, with fixed ``kwargs``
+and its momentum-like argument named in ``momentum_argument`` (e.g. ``b1``).
 Trials are drawn by a seeded generator, one stream per space, and trained as
 lanes of one compiled program (``experiments.sweep.train_cells``) on the
 training part of a validation split; each is scored by its final validation
@@ -18,13 +21,15 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from typing import Literal, Optional
+from typing import Any, Literal, Optional, Union
 
 import numpy as np
 
 from . import data, sweep
 from .config import ConfigError, OptimizerConfig, ScheduleConfig
-from .typed_yaml import check_positive, check_range
+from .typed_yaml import WRITTEN_WHEN_SET, FrozenMapping, check_positive, check_range
+
+BUILT_IN = ("sgd", "adam")
 
 DIVERGED_SCORE = "chance level (1 / num_classes)"
 
@@ -48,14 +53,27 @@ class SearchSpace:
   """One tuned baseline: an optimizer with a schedule, its ranges for random search."""
 
   label: str  # the baseline's name in tables, e.g. 'tuned sgd'
-  name: Literal["sgd", "adam"] = "sgd"
+  # sgd, adam, or any optax optimizer as optimizer.name takes it: 'optax.NAME',
+  # 'optax.contrib.NAME' or 'package.module:function' (imported: its code runs).
+  name: Union[Literal[BUILT_IN], str] = "sgd"
   learning_rate: LogUniform = LogUniform(1e-4, 1.0)  # the peak under a schedule
-  # momentum = 1 - x with x log-uniform (sgd), or a fixed momentum; neither: none.
+  # momentum = 1 - x with x log-uniform (sgd), or a fixed momentum; neither: none (an
+  # optax name or a function: its own default).
   one_minus_momentum: Optional[LogUniform] = None
   momentum: Optional[float] = None
-  weight_decay: Optional[LogUniform] = None  # decoupled; null: none
+  # An optax name or a function: the argument momentum is passed as (e.g. b1 of
+  # optax.adamw); null: 'momentum' where it takes one.
+  momentum_argument: Optional[str] = dataclasses.field(default=None, metadata=WRITTEN_WHEN_SET)
+  # An optax name or a function: its other keyword arguments, fixed for every trial.
+  kwargs: dict[str, Any] = dataclasses.field(default_factory=FrozenMapping,
+                                             metadata=WRITTEN_WHEN_SET)
+  weight_decay: Optional[LogUniform] = None  # adam: decoupled (adamw); others: L2; null: none
   weight_decay_mask: Literal["all", "kernels"] = "all"
   schedule: ScheduleConfig = ScheduleConfig()
+
+  @property
+  def tunes_momentum(self) -> bool:
+    return self.momentum is not None or self.one_minus_momentum is not None
 
   def validate(self, key):
     if not re.fullmatch(r"[A-Za-z0-9_.+ ()-]+", self.label):
@@ -70,9 +88,29 @@ class SearchSpace:
       if self.one_minus_momentum.max > 1:
         raise ConfigError(f"config key '{key}.one_minus_momentum.max': at most 1 (momentum "
                           f">= 0), got {self.one_minus_momentum.max}")
-    if self.name == "adam" and (self.momentum is not None
-                                or self.one_minus_momentum is not None):
-      raise ConfigError(f"config key '{key}.momentum': adam's b1 stays optax's default (0.9)")
+    if self.name == "adam" and self.tunes_momentum:
+      raise ConfigError(f"config key '{key}.momentum': adam's b1 stays optax's default (0.9); "
+                        "to tune it, name optax.adam with momentum_argument: b1")
+    if self.name in BUILT_IN:
+      for field in ("kwargs", "momentum_argument"):
+        if getattr(self, field):
+          raise ConfigError(f"config key '{key}.{field}': only for an optax name or a "
+                            f"'package.module:function', not '{self.name}'")
+      return
+    # Checked as the entry of a trial at the ranges' edges: the optimizer's own checks
+    # (imports, kwargs, the momentum argument, one call), naming this space's keys.
+    from .training import optimizers
+
+    probe = optimizer(self, {"learning_rate": self.learning_rate.max,
+                             "momentum": (self.momentum if self.momentum is not None
+                                          else 1.0 - self.one_minus_momentum.max
+                                          if self.one_minus_momentum is not None else 0.0),
+                             "weight_decay": None if self.weight_decay is None
+                             else self.weight_decay.min})
+    optimizers.check(probe, key)
+    if not optimizers.takes_learning_rate(probe):
+      raise ConfigError(f"config key '{key}.name': {self.name} takes no argument "
+                        "'learning_rate', which the search's learning-rate range sets")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,9 +146,13 @@ def draw(space: SearchSpace, trials: int, seed: int, stream: int) -> list[dict]:
 
 def optimizer(space: SearchSpace, trial: dict, label: Optional[str] = None) -> OptimizerConfig:
   """The optimizer entry of one trial (e.g. the best, retrained)."""
-  momentum = (None if space.name == "adam" else trial["momentum"])
+  if space.name in BUILT_IN:
+    momentum = None if space.name == "adam" else trial["momentum"]
+  else:
+    momentum = trial["momentum"] if space.tunes_momentum else None
   return OptimizerConfig(name=space.name, learning_rate=trial["learning_rate"],
-                         momentum=momentum, schedule=space.schedule,
+                         momentum=momentum, momentum_argument=space.momentum_argument,
+                         kwargs=space.kwargs, schedule=space.schedule,
                          weight_decay=trial["weight_decay"] or 0.0,
                          weight_decay_mask=space.weight_decay_mask, label=label)
 
@@ -121,14 +163,17 @@ def run(config, held_out: data.Dataset, space: SearchSpace, trials: list[dict],
   split. Returns the trials with ``validation_accuracy`` (chance level when diverged),
   ``diverged`` and ``score_note``."""
   template = OptimizerConfig(name=space.name, learning_rate=1.0, schedule=space.schedule,
-                             weight_decay_mask=space.weight_decay_mask)
+                             weight_decay_mask=space.weight_decay_mask,
+                             momentum_argument=space.momentum_argument, kwargs=space.kwargs)
   swept = dataclasses.replace(config, optimizer=template, sweep=None,
                               train=dataclasses.replace(config.train, progress=False))
   decays = space.weight_decay is not None
   cells = [sweep.Cell(t["learning_rate"], t["momentum"], training_seed, 0,
                       t["weight_decay"] if decays else None) for t in trials]
   kwargs = {} if stop is None else {"stop": stop}
-  results = sweep.train_cells(swept, held_out, cells, **kwargs)
+  # An optax name or a function without a momentum range keeps its own momentum.
+  results = sweep.train_cells(swept, held_out, cells, momentum_per_lane=(
+      space.name in BUILT_IN or space.tunes_momentum), **kwargs)
   chance = 1.0 / held_out.num_classes
   return [{**t, "diverged": r["diverged"],
            "validation_accuracy": chance if r["diverged"] else r["test_accuracy"]}

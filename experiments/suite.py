@@ -128,14 +128,42 @@ def load_suite(path, overrides=()) -> tuple[SuiteConfig, dict]:
   path = config_lib.find(path)
   suite = config_lib.build(SuiteConfig, config_lib.apply_overrides(
       config_lib.load_yaml(path), overrides))
+  return suite, load_workloads(suite, path.parent)
+
+
+def load_workloads(suite: SuiteConfig, folder: pathlib.Path) -> dict:
+  """Each workload's experiment config (its ``config`` path relative to ``folder``, its
+  overrides applied), by name; a mistake in one names the workload."""
   workloads = {}
   for i, workload in enumerate(suite.workloads):
-    file = path.parent / workload.config
     try:
-      workloads[workload.name] = config_lib.load(file, workload.overrides)
+      workloads[workload.name] = config_lib.load(pathlib.Path(folder) / workload.config,
+                                                 workload.overrides)
     except ConfigError as error:
       raise ConfigError(f"workloads[{i}] ({workload.name}): {error}") from None
-  return suite, workloads
+  return workloads
+
+
+def check_models(suite: SuiteConfig, workloads: dict) -> None:
+  """Builds each workload's own model (``package.module:factory``) once on its data, so
+  that a factory returning no module or logits of the wrong shape is refused before any
+  output is written (the built-in models need no data to be checked)."""
+  from . import models
+  for i, workload in enumerate(suite.workloads):
+    config = workloads[workload.name]
+    if ":" not in config.model.name:
+      continue
+    try:
+      dataset = data.load(config.dataset)
+    except ConfigError as error:
+      if workload.optional and "not found" in str(error):
+        continue  # skipped with its reason when the suite reaches it
+      raise ConfigError(f"workloads[{i}] ({workload.name}): {error}") from None
+    try:
+      models.check(config.model, dataset.input_shape, dataset.num_classes,
+                   config.train.seed, config.train.compute_dtype)
+    except ConfigError as error:
+      raise ConfigError(f"workloads[{i}] ({workload.name}): {error}") from None
 
 
 def validation_split(dataset: data.Dataset, fraction: float, seed: int
@@ -239,8 +267,8 @@ def run_workload(workload: WorkloadConfig, loss: str, name: str, config, suite: 
   entries = [(o, None) for o in suite.optimizers]
   for space in suite.search.spaces:
     chosen = search.best(searches[space.label])
-    entries.append((search.optimizer(space, chosen, label=f"{space.label} ({_describe(chosen)})"),
-                    space.label))
+    label = f"{space.label} ({_describe(space, chosen)})"
+    entries.append((search.optimizer(space, chosen, label=label), space.label))
   groups = []
   for i, (optimizer, baseline) in enumerate(entries):
     label = optimizers.resolve(optimizer).label
@@ -276,10 +304,10 @@ def run_workload(workload: WorkloadConfig, loss: str, name: str, config, suite: 
           "search_seconds": search_seconds, "optimizers": groups}
 
 
-def _describe(trial: dict) -> str:
+def _describe(space: search.SearchSpace, trial: dict) -> str:
   parts = [f"lr {trial['learning_rate']:.3g}"]
-  if trial["momentum"]:
-    parts.append(f"m {trial['momentum']:.3g}")
+  if trial["momentum"]:  # under the name of the optimizer's argument, where one is given
+    parts.append(f"{space.momentum_argument or 'm'} {trial['momentum']:.3g}")
   if trial["weight_decay"] is not None:
     parts.append(f"wd {trial['weight_decay']:.2g}")
   return ", ".join(parts)
@@ -391,18 +419,13 @@ def main(argv=None) -> int:
       rewrite_report(args.out, args.config, args.overrides)
       print(f"report written to {args.out}")
       return 0
-    if args.config is None:
-      raise ConfigError("a suite config is required, e.g. configs/suite_quick.yaml")
-    suite, workloads = load_suite(args.config, args.overrides)
-    resolved = {"suite": config_lib.to_dict(suite),
-                "workloads": {n: config_lib.to_dict(c) for n, c in workloads.items()}}
-    out = outputs.prepare(args.out, resolved, "suite", force=args.force, kept=("cells",))
-    from .analysis import suite_report as report
-    from .training import compilation_cache
+    from . import api
 
-    compilation_cache.setup()  # before anything compiles
-    document = run_suite(suite, workloads, out, say=lambda line: print(line, flush=True),
-                         stop=stop)
+    out = cli.out_folder(args, "suite")
+    document = api.suite(args.config, args.overrides, out, force=args.force, stop=stop,
+                         say=lambda line: print(line, flush=True))
+    from .analysis import suite_report as report  # SciPy: only once there is a report
+
     print(report.break_even_table(document))
     print(f"written to {out}")
   return 0

@@ -86,7 +86,8 @@ EVALUATION_LANES = 8  # lanes evaluated side by side at the end of a vmapped chu
 
 
 def injected_optimizer(config: ExperimentConfig, total_steps: int,
-                       weight_decay_per_lane: bool = False) -> optax.GradientTransformation:
+                       weight_decay_per_lane: bool = False,
+                       momentum_per_lane: bool = True) -> optax.GradientTransformation:
   """The config's optimizer with its peak learning rate and momentum as state, so each cell
   carries its own, inside the config's pipeline (schedule shape, weight decay, clipping),
   which every cell shares, as is ``nesterov``. ``dual_process`` and ``sgd`` are
@@ -94,9 +95,11 @@ def injected_optimizer(config: ExperimentConfig, total_steps: int,
   rate and ignore its momentum where they have none. An optax name or a function takes
   the cell's learning rate as ``learning_rate`` and its momentum as the argument
   ``sweep.momentum_argument`` names (e.g. ``b1``); where there is none, a sweep that varies
-  momentum is refused in one line (``optimizers.swept_momentum_argument``). With
-  ``weight_decay_per_lane`` the decoupled weight decay is a third per-cell hyperparameter
-  (the config's mask applies). Without those keys it is the bare optimizer itself."""
+  momentum is refused in one line (``optimizers.swept_momentum_argument``). Without
+  ``momentum_per_lane`` the cells' momenta are ignored and the optimizer keeps its own
+  (a search space without a momentum range). With ``weight_decay_per_lane`` the weight
+  decay is a third per-cell hyperparameter, applied as the retrained entry applies it
+  (``optimizers.chain_for``). Without those keys it is the bare optimizer itself."""
   import optax
 
   from .training import optimizers
@@ -107,14 +110,9 @@ def injected_optimizer(config: ExperimentConfig, total_steps: int,
     chosen = dataclasses.replace(chosen, name="dual_process")
 
   def pipeline(learning_rate, momentum, weight_decay=None):
-    update = optimizers.update_for(chosen, optimizers.scaled(learning_rate, shape), momentum,
-                                   argument)
-    if weight_decay is None:
-      return optimizers.around(config.optimizer, update)
-    update = optax.chain(optax.add_decayed_weights(weight_decay,
-                                                   optimizers.decay_mask(config.optimizer)),
-                         update)
-    return optimizers.around(config.optimizer, update, weight_decay=False)
+    return optimizers.chain_for(chosen, optimizers.scaled(learning_rate, shape),
+                                momentum if momentum_per_lane else None, argument,
+                                weight_decay)
 
   if weight_decay_per_lane:
     return optax.inject_hyperparams(pipeline)(learning_rate=1.0, momentum=0.0,
@@ -123,8 +121,10 @@ def injected_optimizer(config: ExperimentConfig, total_steps: int,
 
 
 def train_cells(config: ExperimentConfig, dataset: data.Dataset, cells: list[Cell],
-                chunk_size=None, store=None, stop=stopping.NEVER, say=None) -> list[dict]:
-  """Trains ``cells`` in vmapped chunks; returns one result per cell, in order.
+                chunk_size=None, store=None, stop=stopping.NEVER, say=None,
+                momentum_per_lane: bool = True) -> list[dict]:
+  """Trains ``cells`` in vmapped chunks; returns one result per cell, in order. Without
+  ``momentum_per_lane`` the cells' momenta are ignored (see :func:`injected_optimizer`).
 
   With ``train.devices`` above one, each chunk's cells are split over the
   devices (the data is replicated): cells never talk to each other, so the
@@ -147,7 +147,8 @@ def train_cells(config: ExperimentConfig, dataset: data.Dataset, cells: list[Cel
   if decays and any(c.weight_decay is None for c in cells):
     raise ValueError("train_cells: give every cell a weight_decay, or none")
   tx = injected_optimizer(config, config.train.epochs * train_lib.steps_per_epoch(
-      num_train, config.train.batch_size), weight_decay_per_lane=decays)
+      num_train, config.train.batch_size), weight_decay_per_lane=decays,
+      momentum_per_lane=momentum_per_lane)
   seeds = sorted({c.seed for c in cells})
   variables_by_seed = {}  # the initial parameters and non-parameter state of each seed
   for seed in seeds:
@@ -488,10 +489,11 @@ def main(argv=None) -> int:
       rewrite_claim(args.out)
       print(f"claim written to {args.out}")
       return 0
-    config, dataset, out = cli.start(args, "sweep", "sweep", "configs/sweep_digits.yaml",
-                                    stop=stop, kept=("chunks",))
-    result = sweep(config, dataset, out, stop,
-                   say=lambda line: print(line, file=sys.stderr, flush=True))
+    from . import api
+
+    out = cli.out_folder(args, "sweep")
+    result = api.sweep(args.config, args.overrides, out, force=args.force, stop=stop,
+                       say=lambda line: print(line, file=sys.stderr, flush=True))
     best = result["best_grid_cell"]
     for name, entry in result["references"].items():
       print(f"{name}: lr={entry['learning_rate']:.4g} m={entry['momentum']:.4g} "

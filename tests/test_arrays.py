@@ -293,7 +293,7 @@ def test_symmetric_scale_on_floats_is_an_error(tmp_path):
     load(write_npz(tmp_path, make(shape=(4,), dtype=np.float32)), scale="symmetric")
 
 
-def test_files_that_are_not_arrays(tmp_path):
+def test_files_that_are_not_arrays(tmp_path, monkeypatch):
   text = tmp_path / "data.npz"
   text.write_text("x_train,y_train\n1,2\n")
   with pytest.raises(ConfigError, match=r"dataset file '.*data.npz': not an .npz \(a zip of "
@@ -309,6 +309,12 @@ def test_files_that_are_not_arrays(tmp_path):
     load(str(empty))
   with pytest.raises(ConfigError, match="dataset file '.*absent': not found; expected an .npz"):
     load(str(tmp_path / "absent"))
+  monkeypatch.chdir(tmp_path)  # a relative path: the message says where it was looked for
+  with pytest.raises(ConfigError) as error:
+    load("data/absent.npz")
+  assert str(error.value) == (
+      f"dataset file 'data/absent.npz': not found (a relative dataset.path is read from the "
+      f"working directory, {tmp_path}); expected {arrays.EXPECTED}")
   folder = write_folder(tmp_path, make(shape=(3,), dtype=np.float32))
   (pathlib.Path(folder) / "y_test.npy").write_text("not numpy")
   with pytest.raises(ConfigError, match=r"dataset file '.*y_test.npy': not a readable .npy"):
@@ -318,7 +324,7 @@ def test_files_that_are_not_arrays(tmp_path):
 @pytest.mark.parametrize("body, target, message", [
     ("", "nowhere_such_module:build", "cannot import module 'nowhere_such_module'"),
     ("import nowhere_such_dependency\n", "{module}:build", "cannot import module '{module}' "
-     "(No module named 'nowhere_such_dependency')"),
+     "(ModuleNotFoundError: No module named 'nowhere_such_dependency')"),
     ("", "{module}:absent", "'{module}' has no attribute 'absent'"),
     ("build = 3\n", "{module}:build", "'build' is not callable"),
     ("def build():\n  return [1, 2]\n", "{module}:build", "returned list; expected a dict of "

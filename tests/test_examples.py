@@ -106,8 +106,14 @@ def test_the_two_workload_suite_gives_break_even_and_verdicts(workspace):
   names = [w["name"] for w in document["workloads"]]
   assert names == ["colored_digits_resnet", "breast_cancer_mlp"]
   for workload in document["workloads"]:
-    assert "break_even_trials" in workload["curves"]["tuned sgd"]
-    assert workload["comparisons"]["tuned sgd"]["verdict"]
+    assert "break_even_trials" in workload["curves"]["tuned optax.adamw"]
+    assert workload["comparisons"]["tuned optax.adamw"]["verdict"]
+    trials = workload["searches"]["tuned optax.adamw"]
+    assert len(trials) == 2 and all(0.5 <= t["momentum"] <= 0.99 for t in trials)
+    retrained = workload["rows"][-1]  # the best trial, retrained
+    assert retrained["optimizer"] == "tuned optax.adamw"
+    assert retrained["label"].startswith("tuned optax.adamw (lr ")
+    assert ", b1 0." in retrained["label"]
   assert (workspace / "suite" / "suite.md").is_file()
   assert "| colored_digits_resnet |" in result.stdout and "| breast_cancer_mlp |" in result.stdout
 

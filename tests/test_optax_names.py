@@ -286,15 +286,16 @@ BAD = [
     ({"name": "adam", "learning_rate": 1e-3, "momentum": 0.9},
      "config key 'optimizer.momentum': not used by optimizer 'adam'"),
     ({"name": "not_a_module_anywhere:make"},
-     "config key 'optimizer.name': cannot import module 'not_a_module_anywhere' (no module "
-     "named 'not_a_module_anywhere' on the Python path)"),
+     "config key 'optimizer.name': 'not_a_module_anywhere:make': cannot import module "
+     "'not_a_module_anywhere' (no module named 'not_a_module_anywhere' on the Python path)"),
     ({"name": "my_optimizers:lion_lik"},
-     "config key 'optimizer.name': 'my_optimizers' has no 'lion_lik'; did you mean "
-     "'lion_like'?"),
-    ({"name": "broken_optimizers:make"}, "config key 'optimizer.name': importing module "
-     "'broken_optimizers' failed: RuntimeError: boom at import"),
-    ({"name": "needs_missing:make"}, "config key 'optimizer.name': importing module "
-     "'needs_missing' failed: ModuleNotFoundError: No module named 'not_installed_anywhere'"),
+     "config key 'optimizer.name': 'my_optimizers:lion_lik': 'my_optimizers' has no attribute "
+     "'lion_lik'; did you mean 'lion_like'?"),
+    ({"name": "broken_optimizers:make"}, "config key 'optimizer.name': 'broken_optimizers:make': "
+     "cannot import module 'broken_optimizers' (RuntimeError: boom at import)"),
+    ({"name": "needs_missing:make"}, "config key 'optimizer.name': 'needs_missing:make': cannot "
+     "import module 'needs_missing' (ModuleNotFoundError: No module named "
+     "'not_installed_anywhere')"),
     ({"name": "my optimizers:make"}, "config key 'optimizer.name': 'my optimizers:make' is "
      "not 'package.module:function'"),
     ({"name": "my_optimizers:not_a_transformation", "learning_rate": 0.1},
@@ -498,7 +499,8 @@ BAD_COMMANDS = [
       "--set", "optimizer.kwargs.beta2=0.9"],
      "config key 'optimizer.kwargs.beta2': optax.adamw takes no argument 'beta2'; it takes: b1"),
     (["--set", "optimizer.name=not_a_module_anywhere:make"],
-     "config key 'optimizer.name': cannot import module 'not_a_module_anywhere'"),
+     "config key 'optimizer.name': 'not_a_module_anywhere:make': cannot import module "
+     "'not_a_module_anywhere'"),
     (["--set", "optimizer.name=cli_optimizers:not_a_transformation",
       "--set", "optimizer.learning_rate=0.1"],
      "config key 'optimizer.name': cli_optimizers:not_a_transformation returned a list, not an "

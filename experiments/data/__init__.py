@@ -34,6 +34,7 @@ import numpy as np
 
 from ..config import ConfigError, DatasetConfig
 from . import arrays, idx, splits
+from .arrays import relative_to_cwd
 
 FASHION_MNIST_PATH = "/usr/share/datasets/fashion-mnist"
 FASHION_MNIST_PACKAGE = "dataset-fashion-mnist"
@@ -195,7 +196,8 @@ def _from_files(path: pathlib.Path, name: str) -> Dataset:
     else:
       arrays = idx.read_folder(path)
   else:
-    raise ConfigError(f"dataset file '{path}': not found; expected {idx.EXPECTED}")
+    raise ConfigError(f"dataset file '{path}': not found{relative_to_cwd(path)}; "
+                      f"expected {idx.EXPECTED}")
   return Dataset(_images(arrays["train_x"]), arrays["train_y"].astype(np.int32),
                  _images(arrays["test_x"]), arrays["test_y"].astype(np.int32), 10, name)
 

@@ -41,7 +41,6 @@ config key) and what is allowed; the command line shows it and exits 2.
 
 from __future__ import annotations
 
-import importlib
 import math
 import pathlib
 import zipfile
@@ -50,6 +49,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from .. import imports
 from ..config import ConfigError, DatasetConfig
 
 KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -123,7 +123,8 @@ def read_path(path: pathlib.Path) -> tuple[dict, _Source]:
   if path.is_dir():
     return _read_folder(path), _Source("folder", path)
   if not path.is_file():
-    raise ConfigError(f"dataset file '{path}': not found; expected {EXPECTED}")
+    raise ConfigError(f"dataset file '{path}': not found{relative_to_cwd(path)}; expected "
+                      f"{EXPECTED}")
   if not zipfile.is_zipfile(path):
     with open(path, "rb") as f:
       is_npy = f.read(6) == b"\x93NUMPY"
@@ -159,6 +160,14 @@ def _read_folder(folder: pathlib.Path) -> dict:
   return arrays
 
 
+def relative_to_cwd(path: pathlib.Path) -> str:
+  """For a message on a missing relative ``dataset.path``: where it was looked for (a
+  relative path is read from the folder the command runs in, not the config's)."""
+  if path.is_absolute():
+    return ""
+  return f" (a relative dataset.path is read from the working directory, {pathlib.Path.cwd()})"
+
+
 def _check_keys(present, where: str, what: str, suffix: str = "") -> None:
   for key in KEYS:
     if key not in present:
@@ -182,18 +191,8 @@ def call(target: str) -> dict:
     The returned arrays by key, as numpy arrays.
   """
   where = f"config key 'dataset.name': {target!r}"
-  module_name, _, attribute = target.partition(":")
-  try:
-    function = importlib.import_module(module_name)
-  except ImportError as error:
-    raise ConfigError(f"{where}: cannot import module '{module_name}' ({error})") from None
-  for part in attribute.split("."):
-    if not hasattr(function, part):
-      raise ConfigError(f"{where}: '{module_name}' has no attribute '{attribute}'")
-    function = getattr(function, part)
-  if not callable(function):
-    raise ConfigError(f"{where}: '{attribute}' is not callable (a function returning a dict "
-                      "of " + ", ".join(KEYS) + ")")
+  function = imports.import_target(target, "dataset.name", "a function returning a dict of "
+                                   + ", ".join(KEYS))
   result = function()
   if not isinstance(result, Mapping):
     raise ConfigError(f"{where}: returned {type(result).__name__}; expected a dict of "

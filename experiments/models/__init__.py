@@ -196,18 +196,46 @@ def create(config: ModelConfig, input_shape, num_classes: int, seed: int,
   Returns:
     The ``nnx.Module``.
   """
+  _check_for_data(config, input_shape, compute_dtype)
   if own.is_own(config.name):
-    if compute_dtype != "float32":
-      raise ConfigError(f"config key 'train.compute_dtype': {compute_dtype!r} is for the "
-                        f"built-in models; {config.name!r} sets its own dtypes (pass them in "
-                        "model.kwargs, e.g. dtype and param_dtype of its layers)")
     return own.build(config, tuple(input_shape), num_classes, seed)
+  graphdef, initialize = _initializer(config, tuple(input_shape), num_classes, compute_dtype)
+  return nnx.merge(graphdef, initialize(seed))
+
+
+def check(config: ModelConfig, input_shape, num_classes: int, seed: int,
+          compute_dtype: str = "float32") -> None:
+  """Refuses, before anything is written, a model that cannot train on this data.
+
+  What :func:`create` would refuse, found without training: a CNN on tabular rows, a
+  compute dtype for the user's own model, and for the user's factory (called once
+  and dropped) a result that is no ``nnx.Module`` or logits that are not
+  ``[batch, num_classes]``.
+
+  Args:
+    config: the model section.
+    input_shape: one example's shape.
+    num_classes: the number of classes.
+    seed: the initialization's seed.
+    compute_dtype: ``train.compute_dtype``.
+
+  Raises:
+    ConfigError: one line naming the key.
+  """
+  _check_for_data(config, input_shape, compute_dtype)
+  if own.is_own(config.name):
+    own.build(config, tuple(input_shape), num_classes, seed)
+
+
+def _check_for_data(config: ModelConfig, input_shape, compute_dtype: str) -> None:
+  if own.is_own(config.name) and compute_dtype != "float32":
+    raise ConfigError(f"config key 'train.compute_dtype': {compute_dtype!r} is for the "
+                      f"built-in models; {config.name!r} sets its own dtypes (pass them in "
+                      "model.kwargs, e.g. dtype and param_dtype of its layers)")
   if config.name == "cnn" and len(input_shape) < 2:
     raise ConfigError(f"config key 'model.name': 'cnn' convolves [L, C] or [H, W, C] "
                       f"examples; these have shape {tuple(input_shape)} (tabular rows: use "
                       "'mlp' or 'logistic')")
-  graphdef, initialize = _initializer(config, tuple(input_shape), num_classes, compute_dtype)
-  return nnx.merge(graphdef, initialize(seed))
 
 
 @functools.lru_cache(maxsize=16)

@@ -18,13 +18,13 @@ created).
 
 from __future__ import annotations
 
-import importlib
 import inspect
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from .. import imports
 from ..config import ConfigError, ModelConfig
 from . import variables
 
@@ -33,7 +33,7 @@ REQUIRED = ("input_shape", "num_classes", "rngs")  # the arguments every factory
 
 def is_own(name: str) -> bool:
   """Whether ``model.name`` names the user's factory (``package.module:factory``)."""
-  return ":" in name
+  return imports.is_target(name)
 
 
 def factory(config: ModelConfig, key: str = "model"):
@@ -57,20 +57,10 @@ def factory(config: ModelConfig, key: str = "model"):
     raise ConfigError(f"config key '{key}.kwargs': {', '.join(map(repr, taken))} is set by "
                       "the toolkit (input_shape and num_classes from the data, rngs from "
                       "train.seed)")
+  target = imports.import_target(config.name, f"{key}.name",
+                                 "a factory returning an nnx.Module")
   where = f"config key '{key}.name': {config.name!r}"
-  module_name, _, attribute = config.name.partition(":")
-  try:
-    target = importlib.import_module(module_name)
-  except Exception as error:  # ImportError, or the module's own code failing
-    raise ConfigError(f"{where}: cannot import module '{module_name}' "
-                      f"({type(error).__name__}: {_first_line(error)})") from None
-  for part in attribute.split("."):
-    if not hasattr(target, part):
-      raise ConfigError(f"{where}: module '{module_name}' has no attribute '{attribute}'")
-    target = getattr(target, part)
-  if not callable(target):
-    raise ConfigError(f"{where}: '{attribute}' is not callable (a factory returning an "
-                      "nnx.Module)")
+  attribute = config.name.partition(":")[2]
   try:
     signature = inspect.signature(target)
   except (TypeError, ValueError):
@@ -149,7 +139,7 @@ def check_logits(model: nnx.Module, name: str, input_shape, num_classes: int,
     except Exception as error:
       raise ConfigError(f"config key '{key}.name': {name!r}: calling the model in {mode} "
                         f"mode on a batch of shape {x.shape} failed "
-                        f"({type(error).__name__}: {_first_line(error)})") from None
+                        f"({type(error).__name__}: {imports.first_line(error)})") from None
     if jax.tree.structure(state) != jax.tree.structure(model_state):
       raise ConfigError(f"config key '{key}.name': {name!r}: calling the model in {mode} "
                         "mode adds or removes variables other than parameters; create every "
@@ -160,9 +150,3 @@ def check_logits(model: nnx.Module, name: str, input_shape, num_classes: int,
       raise ConfigError(f"config key '{key}.name': {name!r} gives logits of shape {got} "
                         f"in {mode} mode for a batch of shape {x.shape}; expected "
                         f"[batch, num_classes] = {expected}")
-
-
-def _first_line(error: BaseException) -> str:
-  text = str(error).strip()
-  return text.splitlines()[0] if text else "no message"
-

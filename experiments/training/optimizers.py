@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import importlib
 import inspect
 from collections.abc import Callable
 from typing import NamedTuple, Optional
@@ -38,6 +37,7 @@ from optax import contrib
 
 import dualprocess
 
+from .. import imports
 from ..config import (
   MOMENTUM_OPTIMIZERS,
   OPTIMIZERS,
@@ -217,14 +217,30 @@ def update_for(config: OptimizerConfig, learning_rate: optax.ScalarOrSchedule,
   }[config.name]()
 
 
+def chain_for(config: OptimizerConfig, learning_rate: optax.ScalarOrSchedule, momentum,
+              argument: Optional[str] = None, weight_decay=None
+              ) -> optax.GradientTransformation:
+  """The entry's whole pipeline (clipping, weight decay, the update) at ``learning_rate``
+  and ``momentum`` (see :func:`update_for`); ``weight_decay``, a number or a traced
+  hyperparameter, replaces the entry's own (the search injects it per lane). ``adam``
+  decays decoupled, as ``optax.adamw``; every other update gets the decay added to the
+  gradient in front of it, so a search's trial and its retrained best are one chain."""
+  decay = config.weight_decay if weight_decay is None else weight_decay
+  if config.name == "adam" and (weight_decay is not None or config.weight_decay):
+    return around(config, optax.adamw(learning_rate, weight_decay=decay,
+                                      mask=decay_mask(config)), weight_decay=False)
+  update = update_for(config, learning_rate, momentum, argument)
+  if weight_decay is None:
+    return around(config, update)
+  return around(config, optax.chain(optax.add_decayed_weights(decay, decay_mask(config)),
+                                    update), weight_decay=False)
+
+
 def create(config: OptimizerConfig, total_steps: int) -> optax.GradientTransformation:
   """The entry's pipeline; ``total_steps`` is the run's, for the schedule's default decay."""
   resolved = resolve(config)
   lr = scaled(resolved.learning_rate, schedule_shape(config.schedule, total_steps))
-  if config.name == "adam" and config.weight_decay:  # decoupled the optax way: adamw
-    return around(config, optax.adamw(lr, weight_decay=config.weight_decay,
-                                      mask=decay_mask(config)), weight_decay=False)
-  return around(config, update_for(config, lr, resolved.momentum))
+  return chain_for(config, lr, resolved.momentum)
 
 
 def evaluation_params(config: OptimizerConfig, opt_state, params):
@@ -261,20 +277,21 @@ def factory(name: str, key: str = "optimizer.name") -> Callable:
   """The function ``name`` stands for: ``optax.NAME``, ``optax.contrib.NAME`` or
   ``package.module:function`` (imported: the module's code runs). A name that does not
   resolve is a ConfigError naming ``key``, with the close names where there are some."""
-  if ":" in name:
-    return _imported(name, key)
+  if imports.is_target(name):
+    return imports.import_target(name, key, "a function returning an "
+                                 "optax.GradientTransformation")
   module_name, _, attribute = name.rpartition(".")
   module = _OPTAX_MODULES.get(module_name)
   if module is None or not attribute.isidentifier():
     allowed = ", ".join(OPTIMIZERS)
     near = _optax_near(name.rpartition(".")[2]) if name.strip() else []
-    hint = f" (did you mean {_either(near)}?)" if near else ""
+    hint = f" (did you mean {imports.either(near)}?)" if near else ""
     raise ConfigError(f"config key '{key}': unknown value {name!r}; allowed: {allowed}, "
                       f"'optax.NAME', 'optax.contrib.NAME' or 'package.module:function'{hint}")
   found = None if attribute.startswith("_") else getattr(module, attribute, None)
   if found is None:
     near = _optax_near(attribute)
-    hint = f"; did you mean {_either(near)}?" if near else " (nor a close name)"
+    hint = f"; did you mean {imports.either(near)}?" if near else " (nor a close name)"
     raise ConfigError(f"config key '{key}': optax has no {name!r}{hint}")
   if not callable(found) or inspect.isclass(found):
     raise ConfigError(f"config key '{key}': {name!r} is not an optimizer (a function "
@@ -298,41 +315,6 @@ def _optax_near(attribute: str) -> list[str]:
   return [full for name in near for full in functions[name]][:3]
 
 
-def _either(names: list[str]) -> str:
-  quoted = [repr(n) for n in names]
-  return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
-
-
-def _imported(name: str, key: str) -> Callable:
-  module_name, _, path = name.partition(":")
-  if not all(part.isidentifier() for part in (*module_name.split("."), *path.split("."))):
-    raise ConfigError(f"config key '{key}': {name!r} is not 'package.module:function' "
-                      "(dotted Python names on both sides)")
-  try:
-    found = importlib.import_module(module_name)
-  except ModuleNotFoundError as error:
-    if error.name and (module_name + ".").startswith(error.name + "."):
-      raise ConfigError(f"config key '{key}': cannot import module {module_name!r} (no "
-                        f"module named {error.name!r} on the Python path)") from None
-    raise ConfigError(f"config key '{key}': importing module {module_name!r} failed: "
-                      f"{_one_line(error)}") from None
-  except Exception as error:  # the user's module raised while it ran
-    raise ConfigError(f"config key '{key}': importing module {module_name!r} failed: "
-                      f"{_one_line(error)}") from None
-  for i, part in enumerate(path.split(".")):
-    owner, found = found, getattr(found, part, None)
-    if found is None:
-      where = ".".join([module_name, *path.split(".")[:i]])
-      public = [n for n in dir(owner) if not n.startswith("_")]
-      near = difflib.get_close_matches(part, public, n=3, cutoff=0.6)
-      hint = f"; did you mean {_either(near)}?" if near else ""
-      raise ConfigError(f"config key '{key}': {where!r} has no {part!r}{hint}")
-  if not callable(found):
-    raise ConfigError(f"config key '{key}': {name!r} is not a function (it is a "
-                      f"{type(found).__name__})")
-  return found
-
-
 def _one_line(error: BaseException) -> str:
   text = str(error).strip().splitlines()
   return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
@@ -352,6 +334,11 @@ def _keywords(signature: Optional[inspect.Signature]) -> Optional[dict]:
     return None
   return {n: p for n, p in signature.parameters.items()
           if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+
+def takes_learning_rate(config: OptimizerConfig) -> bool:
+  """Whether an optax name or a function takes ``learning_rate`` (what a search tunes)."""
+  return _takes(_signature(factory(config.name)), "learning_rate")
 
 
 def _takes(signature, name: str) -> bool:
