@@ -4,8 +4,8 @@ Read top to bottom: the loss and its two processes for a batch; one
 optimizer step (``train_step``); an epoch of steps over a seeded shuffle of
 the run's training examples, held on the device (``make_segment``/
 ``make_epoch``, one ``lax.scan``, jitted with the state donated); evaluation
-on the test set. ``run.py`` drives these and writes the outputs; ``sweep.py``
-vmaps the very same epoch over a grid of cells.
+on the test set. ``runner.py`` compiles these for one run, which ``run.py``
+drives; ``sweep.py`` vmaps the very same epoch over a grid of cells.
 
 A run trains on ``indices`` into the training arrays (all of them, or the
 folds other than its validation fold), and its dropout masks come from its own
