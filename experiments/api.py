@@ -1,7 +1,8 @@
 """The four commands as Python functions, for notebooks and scripts.
 
 Each function takes a config, overrides and an optional output folder, does what its
-command does, and returns the summary the command writes:
+command does (each command's ``main`` parses its command line and calls one of these),
+and returns the summary the command writes:
 
 - :func:`run`: one training run; the run's summary (``summary.json``);
 - :func:`compare`: optimizers on the same data, budget and seeds (``comparison.json``);

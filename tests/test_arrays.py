@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments import data, models
+from experiments import data, models, run
 from experiments.config import ConfigError, DatasetConfig, ModelConfig, build
 from experiments.data import arrays, splits
 
@@ -410,6 +410,38 @@ def test_bad_arrays_exit_2_with_one_line(tmp_path, change, key, message):
   assert result.returncode == 2 and len(lines) == 1, result.stderr
   assert lines[0].startswith(f"error: dataset file '{path}'") and message in lines[0]
   assert key in lines[0] and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name, change, message", BAD, ids=[b[0] for b in BAD])
+def test_every_bad_array_is_one_line_and_exit_2_from_the_run_command(tmp_path, capsys, name,
+                                                                     change, message):
+  """Every bad input of BAD through the command's own entry point (argv to exit code)."""
+  path = write_npz(tmp_path, change(make(shape=(5,), dtype=np.float64)))
+  out = tmp_path / "out"
+  with pytest.raises(SystemExit) as exit_info:
+    run.main(["--set", "dataset.name=arrays", "--set", f"dataset.path={path}",
+              "--out", str(out)])
+  lines = capsys.readouterr().err.strip().splitlines()
+  assert exit_info.value.code == 2 and len(lines) == 1, lines
+  assert lines[0].startswith(f"error: dataset file '{path}'"), lines[0]
+  assert message.format(what="array", suffix="") in lines[0] and not out.exists()
+
+
+@pytest.mark.parametrize("write, message", [
+    (lambda path: path.write_text("x_train,y_train\n1,0\n"), "not an .npz"),
+    (lambda path: np.save(path, np.zeros(3)), "a single .npy holds one array"),
+], ids=["a csv file", "one .npy"])
+def test_a_file_that_is_not_an_npz_is_one_line_and_exit_2_from_the_run_command(
+    tmp_path, capsys, write, message):
+  path = tmp_path / "data.npy"
+  write(path)
+  with pytest.raises(SystemExit) as exit_info:
+    run.main(["--set", "dataset.name=arrays", "--set", f"dataset.path={path}",
+              "--out", str(tmp_path / "out")])
+  lines = capsys.readouterr().err.strip().splitlines()
+  assert exit_info.value.code == 2 and len(lines) == 1, lines
+  assert lines[0].startswith(f"error: dataset file '{path}': {message}"), lines[0]
+  assert not (tmp_path / "out").exists()
 
 
 def test_a_tabular_npz_trains_an_mlp_from_the_command_line(tmp_path):
