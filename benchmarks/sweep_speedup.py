@@ -17,16 +17,17 @@ import numpy as np
 
 from benchmarks import timing
 from experiments import config as config_lib
-from experiments import data, run, sweep
+from experiments import data, run
+from experiments.training import lanes
 
 
 def scaling(config, dataset, sizes) -> dict:
   """Wall time of the vmapped sweep (compilation included) as the cell count grows."""
   times = {}
   for n in sizes:
-    cells = [sweep.Cell(lr, 0.9, 0) for lr in np.geomspace(1e-3, 0.3, n).tolist()]
+    cells = [lanes.Cell(lr, 0.9, 0) for lr in np.geomspace(1e-3, 0.3, n).tolist()]
     tic = time.perf_counter()
-    sweep.train_cells(config, dataset, cells)
+    lanes.train_cells(config, dataset, cells)
     times[n] = time.perf_counter() - tic
   small, large = min(sizes), max(sizes)
   return {"cells": list(sizes), "seconds": [times[n] for n in sizes],
@@ -39,9 +40,9 @@ def main(argv=None) -> dict:
       ((0.003, 0.01, 0.03, 0.1), (0.0, 0.5, 0.9, 0.95), 3 if args.quick else 5)
   config = config_lib.load(None, [f"train.epochs={epochs}", "train.progress=false"])
   dataset = data.load(config.dataset)
-  cells = [sweep.Cell(lr, m, 0) for lr in lrs for m in momenta]
+  cells = [lanes.Cell(lr, m, 0) for lr in lrs for m in momenta]
   tic = time.perf_counter()
-  vmapped = sweep.train_cells(config, dataset, cells)
+  vmapped = lanes.train_cells(config, dataset, cells)
   vmapped_s = time.perf_counter() - tic
   tic = time.perf_counter()
   sequential = []

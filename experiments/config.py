@@ -38,7 +38,7 @@ SHIPPED_CONFIGS = pathlib.Path(str(importlib.resources.files(__package__).joinpa
 DEFAULT_CONFIG = SHIPPED_CONFIGS / "default.yaml"
 
 # The built-in names; optimizer.name also takes 'optax.NAME', 'optax.contrib.NAME' or
-# 'package.module:function' (experiments/training/optimizers.py).
+# 'package.module:function' (experiments/training/optax_names.py).
 OPTIMIZERS = ("dual_process", "sgd", "adam", "prodigy", "dog", "dadapt_adamw",
               "schedule_free_sgd", "cocob", "mechanize")
 # Built-in names that take a momentum (schedule_free_sgd as its b1).
@@ -309,9 +309,9 @@ class OptimizerConfig:
     if self.name not in OPTIMIZERS:
       # An optax name or a function: imported (its module's code runs) and checked against
       # its signature and by one call; every mistake is a ConfigError naming the key.
-      from .training import optimizers
+      from .training import optax_names
 
-      optimizers.check(self, key)
+      optax_names.check(self, key)
       return
     for field in ("kwargs", "momentum_argument"):
       if getattr(self, field):

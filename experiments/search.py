@@ -7,7 +7,7 @@ optimizer is ``sgd``, ``adam``, or any optax optimizer by name (``optax.adamw``,
 ``optax.contrib.muon``) or ``package.module:function``, with fixed ``kwargs``
 and its momentum-like argument named in ``momentum_argument`` (e.g. ``b1``).
 Trials are drawn by a seeded generator, one stream per space, and trained as
-lanes of one compiled program (``experiments.sweep.train_cells``) on the
+lanes of one compiled program (``experiments.training.lanes``) on the
 training part of a validation split; each is scored by its final validation
 accuracy. A diverged trial scores chance level, ``1 / num_classes``.
 
@@ -25,8 +25,9 @@ from typing import Any, Literal, Optional, Union
 
 import numpy as np
 
-from . import data, sweep
+from . import data
 from .config import ConfigError, OptimizerConfig, ScheduleConfig
+from .training import lanes
 from .typed_yaml import WRITTEN_WHEN_SET, FrozenMapping, check_positive, check_range
 
 BUILT_IN = ("sgd", "adam")
@@ -99,7 +100,7 @@ class SearchSpace:
       return
     # Checked as the entry of a trial at the ranges' edges: the optimizer's own checks
     # (imports, kwargs, the momentum argument, one call), naming this space's keys.
-    from .training import optimizers
+    from .training import optax_names
 
     probe = optimizer(self, {"learning_rate": self.learning_rate.max,
                              "momentum": (self.momentum if self.momentum is not None
@@ -107,8 +108,8 @@ class SearchSpace:
                                           if self.one_minus_momentum is not None else 0.0),
                              "weight_decay": None if self.weight_decay is None
                              else self.weight_decay.min})
-    optimizers.check(probe, key)
-    if not optimizers.takes_learning_rate(probe):
+    optax_names.check(probe, key)
+    if not optax_names.takes_learning_rate(probe):
       raise ConfigError(f"config key '{key}.name': {self.name} takes no argument "
                         "'learning_rate', which the search's learning-rate range sets")
 
@@ -168,11 +169,11 @@ def run(config, held_out: data.Dataset, space: SearchSpace, trials: list[dict],
   swept = dataclasses.replace(config, optimizer=template, sweep=None,
                               train=dataclasses.replace(config.train, progress=False))
   decays = space.weight_decay is not None
-  cells = [sweep.Cell(t["learning_rate"], t["momentum"], training_seed, 0,
+  cells = [lanes.Cell(t["learning_rate"], t["momentum"], training_seed, 0,
                       t["weight_decay"] if decays else None) for t in trials]
   kwargs = {} if stop is None else {"stop": stop}
   # An optax name or a function without a momentum range keeps its own momentum.
-  results = sweep.train_cells(swept, held_out, cells, momentum_per_lane=(
+  results = lanes.train_cells(swept, held_out, cells, momentum_per_lane=(
       space.name in BUILT_IN or space.tunes_momentum), **kwargs)
   chance = 1.0 / held_out.num_classes
   return [{**t, "diverged": r["diverged"],

@@ -25,10 +25,10 @@ import optax
 import pytest
 import yaml
 
-from experiments import compare, data, run, suite, sweep, typed_yaml
+from experiments import compare, data, run, suite, typed_yaml
 from experiments import config as config_lib
 from experiments.config import ConfigError, OptimizerConfig
-from experiments.training import optimizers
+from experiments.training import lanes, optax_names, optimizers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -343,7 +343,7 @@ def test_the_injected_optax_optimizer_is_that_optimizer_per_cell():
   config = swept(["optimizer.name=optax.adamw", "optimizer.learning_rate=0.5",
                   "optimizer.kwargs.b2=0.95", "sweep.momentum_argument=b1",
                   "sweep.momenta=[0.8, 0.9]"])
-  tx = sweep.injected_optimizer(config, total_steps=10)
+  tx = lanes.injected_optimizer(config, total_steps=10)
   params = {"w": jnp.array([1.0, -2.0])}
   state = tx.init(params)
   state.hyperparams["learning_rate"], state.hyperparams["momentum"] = 0.01, 0.8
@@ -359,15 +359,15 @@ def test_the_injected_optax_optimizer_is_that_optimizer_per_cell():
 def test_the_optimizers_own_momentum_argument_serves_the_sweep_too():
   config = swept(["optimizer.name=optax.contrib.muon", "optimizer.learning_rate=0.02",
                   "optimizer.momentum_argument=beta", "sweep.momenta=[0.9, 0.95]"])
-  assert optimizers.swept_momentum_argument(config.optimizer, config.sweep) == "beta"
+  assert optax_names.swept_momentum_argument(config.optimizer, config.sweep) == "beta"
   plain = swept(["optimizer.name=optax.sgd", "optimizer.learning_rate=0.1",
                  "sweep.momenta=[0.0, 0.9]"])
-  assert optimizers.swept_momentum_argument(plain.optimizer, plain.sweep) == "momentum"
+  assert optax_names.swept_momentum_argument(plain.optimizer, plain.sweep) == "momentum"
   # No momentum argument, and a single momentum of 0: the axis has nothing to set.
   flat = swept(["optimizer.name=optax.adamw", "optimizer.learning_rate=0.001",
                 "sweep.momenta=[0.0]"])
-  assert optimizers.swept_momentum_argument(flat.optimizer, flat.sweep) is None
-  sweep.injected_optimizer(flat, total_steps=10).init({"w": jnp.zeros(2)})
+  assert optax_names.swept_momentum_argument(flat.optimizer, flat.sweep) is None
+  lanes.injected_optimizer(flat, total_steps=10).init({"w": jnp.zeros(2)})
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -394,7 +394,7 @@ def test_the_optimizers_own_momentum_argument_serves_the_sweep_too():
 ])
 def test_a_sweep_whose_axes_cannot_reach_the_optimizer_is_one_line(overrides, message):
   with pytest.raises(ConfigError) as info:
-    sweep.injected_optimizer(swept(overrides), total_steps=10)
+    lanes.injected_optimizer(swept(overrides), total_steps=10)
   assert message in str(info.value) and "\n" not in str(info.value)
 
 
@@ -405,8 +405,8 @@ def test_sweep_cells_of_an_optax_name_equal_plain_runs():
       "sweep.momentum_argument=b1", "sweep.momenta=[0.5, 0.9]",
       "sweep.learning_rates=[0.0003, 0.003]"])
   dataset = data.load(config.dataset)
-  cells = [sweep.Cell(3e-4, 0.5, 0), sweep.Cell(3e-3, 0.9, 0)]
-  results = sweep.train_cells(config, dataset, cells)
+  cells = [lanes.Cell(3e-4, 0.5, 0), lanes.Cell(3e-3, 0.9, 0)]
+  results = lanes.train_cells(config, dataset, cells)
   for cell, result in zip(cells, results, strict=True):
     plain = dataclasses.replace(config, optimizer=dataclasses.replace(
         config.optimizer, learning_rate=cell.learning_rate, momentum=cell.momentum,

@@ -19,10 +19,10 @@ import pytest
 from flax import nnx
 
 from experiments import config as config_lib
-from experiments import data, models, run, sweep
+from experiments import data, models, run
 from experiments.config import ConfigError
 from experiments.models import variables
-from experiments.training import multiseed, optimizers
+from experiments.training import lanes, multiseed, optimizers
 from experiments.training import train as train_lib
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -162,8 +162,8 @@ def test_the_run_learns_and_a_resume_mid_epoch_is_bit_exact(user_folder, tmp_pat
 
 def test_sweep_cells_and_seeds_each_carry_their_own_statistics(tiny):
   config, dataset = tiny
-  cells = [sweep.Cell(0.05, 0.9, 0), sweep.Cell(0.01, 0.5, 1)]
-  results = sweep.train_cells(config, dataset, cells)
+  cells = [lanes.Cell(0.05, 0.9, 0), lanes.Cell(0.01, 0.5, 1)]
+  results = lanes.train_cells(config, dataset, cells)
   seeds = multiseed.train_seeds(config, dataset, [0, 1], eval_every=2)
   plain = {}
   for cell in cells:

@@ -13,7 +13,7 @@ SCRIPT = r"""
 import dataclasses, json
 import jax, numpy as np
 from experiments import config as config_lib, data, models, run, sweep
-from experiments.training import train as train_lib
+from experiments.training import lanes, train as train_lib
 import optax
 
 assert len(jax.devices()) == 4, jax.devices()
@@ -49,7 +49,7 @@ sweeps = {}
 for devices in (1, 4):
   c = config_lib.load("configs/sweep_digits.yaml", overrides + [f"train.devices={devices}"])
   sweeps[devices] = [dict(r, cell=list(r["cell"]))
-                     for r in sweep.train_cells(c, data.load(c.dataset), sweep.all_cells(c))]
+                     for r in lanes.train_cells(c, data.load(c.dataset), sweep.all_cells(c))]
 print(json.dumps({"one": results[1], "four": results[4], "step_diff": step_diff,
                   "loss_diff": abs(float(plain_metrics["loss"]) - float(sharded_metrics["loss"])),
                   "sweep_one": sweeps[1], "sweep_four": sweeps[4]}))

@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from experiments import config as config_lib
-from experiments import data, search, suite, sweep
+from experiments import data, search, suite
 from experiments.analysis import equivalence, scoring, tuning_curves
-from experiments.training import multiseed
+from experiments.training import lanes, multiseed
 
 QUICK = "configs/suite_quick.yaml"
 TIMINGS = ("wall_time_s", "compute_time_s", "train_seconds", "time_to_target_s",
@@ -149,12 +149,12 @@ def test_an_interrupted_suite_resumes_to_the_same_result(finished, tmp_path, mon
   def interrupted(*args, **kwargs):
     raise KeyboardInterrupt
 
-  monkeypatch.setattr(sweep, "train_cells", interrupted)
+  monkeypatch.setattr(lanes, "train_cells", interrupted)
   with pytest.raises(SystemExit) as exit_info:
     suite.main([QUICK, "--out", str(out)])
   assert exit_info.value.code == 130
   monkeypatch.undo()
-  real_train_cells, real_train_seeds, searched, trained = (sweep.train_cells,
+  real_train_cells, real_train_seeds, searched, trained = (lanes.train_cells,
                                                            multiseed.train_seeds, [], [])
 
   def counted_train_cells(*args, **kwargs):
@@ -165,7 +165,7 @@ def test_an_interrupted_suite_resumes_to_the_same_result(finished, tmp_path, mon
     trained.append(1)
     return real_train_seeds(*args, **kwargs)
 
-  monkeypatch.setattr(sweep, "train_cells", counted_train_cells)
+  monkeypatch.setattr(lanes, "train_cells", counted_train_cells)
   monkeypatch.setattr(multiseed, "train_seeds", counted_train_seeds)
   assert suite.main([QUICK, "--out", str(out)]) == 0
   assert len(searched) == 1 and len(trained) == 2  # only what was missing
@@ -194,7 +194,7 @@ def test_trials_look_at_a_validation_split_of_the_training_set_only(monkeypatch)
     return [{"cell": c, "diverged": c.learning_rate > 0.5, "test_accuracy": c.learning_rate}
             for c in cells]
 
-  monkeypatch.setattr(sweep, "train_cells", fake_train_cells)
+  monkeypatch.setattr(lanes, "train_cells", fake_train_cells)
   space = search.SearchSpace(label="tuned sgd", learning_rate=search.LogUniform(0.01, 1.0))
   trials = search.run(config, held_out, space, search.draw(space, 8, 0, 0), 0)
   assert seen == [held_out]
@@ -273,7 +273,7 @@ def test_report_only_on_an_unfinished_suite_reports_its_finished_part(finished, 
   last = copy / "cells" / "digits_mlp+dual_process_loss"
   sorted(last.glob("0*.json"))[-1].unlink()
   monkeypatch.setattr(multiseed, "train_seeds", lambda *a, **k: pytest.fail("it trained"))
-  monkeypatch.setattr(sweep, "train_cells", lambda *a, **k: pytest.fail("it searched"))
+  monkeypatch.setattr(lanes, "train_cells", lambda *a, **k: pytest.fail("it searched"))
   assert suite.main([QUICK, "--out", str(copy), "--report-only"]) == 0
   partial = json.loads((copy / "suite_partial.json").read_text())
   expected = json.loads((finished / "suite.json").read_text())

@@ -10,6 +10,7 @@ import pytest
 import dualprocess
 from experiments import config as config_lib
 from experiments import data, run, sweep
+from experiments.training import lanes
 
 
 @pytest.fixture(scope="module")
@@ -77,9 +78,9 @@ def out_of_memory_above(limit, calls):
 
 
 def test_a_chunk_out_of_memory_is_retried_at_half_the_size():
-  cells = [sweep.Cell(float(i), 0.9, 0) for i in range(10)]
+  cells = [lanes.Cell(float(i), 0.9, 0) for i in range(10)]
   calls = []
-  results = sweep.in_chunks(cells, 10, 2, out_of_memory_above(4, calls))
+  results = lanes.in_chunks(cells, 10, 2, out_of_memory_above(4, calls))
   assert [r["cell"] for r in results] == cells  # each cell once, in order
   # 10 fails, 5 rounds up to 6 whole lanes of 2 and fails, then 4 fits for all.
   assert calls == [10, 6, 4, 4, 4]
@@ -88,14 +89,14 @@ def test_a_chunk_out_of_memory_is_retried_at_half_the_size():
 
 def test_out_of_memory_at_the_smallest_chunk_is_one_line_naming_the_key():
   with pytest.raises(config_lib.ConfigError, match="'sweep.chunk_size': out of device memory"):
-    sweep.in_chunks([sweep.Cell(1.0, 0.9, 0)] * 3, 3, 1, out_of_memory_above(0, []))
+    lanes.in_chunks([lanes.Cell(1.0, 0.9, 0)] * 3, 3, 1, out_of_memory_above(0, []))
 
 
 def test_other_runtime_errors_are_not_retried():
   def broken(chunk, size):
     raise jax.errors.JaxRuntimeError("INTERNAL: something else")
   with pytest.raises(jax.errors.JaxRuntimeError, match="INTERNAL"):
-    sweep.in_chunks([sweep.Cell(1.0, 0.9, 0)] * 3, 3, 1, broken)
+    lanes.in_chunks([lanes.Cell(1.0, 0.9, 0)] * 3, 3, 1, broken)
 
 
 def test_folds_with_dropout_each_lane_equals_its_plain_run_and_the_claim_is_computed(tmp_path):
@@ -151,8 +152,8 @@ def test_cells_under_a_shared_schedule_equal_plain_runs_with_that_peak(tmp_path)
       "train.progress=false", "sweep.learning_rates=[0.05, 0.5]", "sweep.momenta=[0.9]",
       "sweep.seeds=[0]", *pipeline])
   dataset = data.load(config.dataset)
-  cells = [sweep.Cell(0.05, 0.9, 0), sweep.Cell(0.5, 0.9, 0)]
-  results = sweep.train_cells(config, dataset, cells)
+  cells = [lanes.Cell(0.05, 0.9, 0), lanes.Cell(0.5, 0.9, 0)]
+  results = lanes.train_cells(config, dataset, cells)
   for cell, result in zip(cells, results, strict=True):
     plain = dataclasses.replace(config, optimizer=dataclasses.replace(
         config.optimizer, learning_rate=cell.learning_rate, momentum=cell.momentum))
@@ -164,7 +165,7 @@ def test_cells_under_a_shared_schedule_equal_plain_runs_with_that_peak(tmp_path)
 @pytest.mark.parametrize("nesterov", [False, True])
 def test_the_injected_optimizer_is_the_configs_dual_process_per_cell(nesterov):
   config = config_lib.load(None, [f"optimizer.nesterov={str(nesterov).lower()}"])
-  tx = sweep.injected_optimizer(config, total_steps=10)
+  tx = lanes.injected_optimizer(config, total_steps=10)
   plain = dualprocess.dual_process(0.1, 0.9, nesterov=nesterov)
   params = {"w": jax.numpy.array([1.0, -2.0])}
   state, plain_state = tx.init(params), plain.init(params)
