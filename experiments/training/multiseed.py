@@ -1,8 +1,10 @@
-"""Several seeds of one configuration in one vmapped program, evaluated as they train.
+"""Several seeds of one configuration in one compiled program, evaluated as they train.
 
-The per-seed train states are stacked and the epoch of ``train.py`` is
-``jax.vmap``-ped over them, as in the sweep; here the optimizer is the same
-for every lane (any optax transformation: its state is vmapped too) and the
+The per-seed train states are stacked and the epoch of ``train.py`` runs over them
+as lanes, as in the sweep (``lanes.lanewise``: ``jax.vmap`` on accelerators,
+``lax.map`` on the CPU, where a seed's result is then the same bits whichever seeds
+train beside it); here the optimizer is the same for every lane (any optax
+transformation: its state is stacked too) and the
 seeds differ in initialization, data order and dropout masks, and each lane
 carries its own non-parameter state (batch statistics). Every ``eval_every`` epochs
 the test set is evaluated for each seed, which is what time-to-target needs.
@@ -20,7 +22,7 @@ import numpy as np
 from .. import data, models
 from ..config import ExperimentConfig
 from ..data import splits
-from . import optimizers
+from . import lanes, optimizers
 from . import train as train_lib
 
 
@@ -60,12 +62,13 @@ def train_seeds(config: ExperimentConfig, dataset: data.Dataset, seeds, eval_eve
   dropout_keys = jnp.stack([train_lib.dropout_key(s, split.fold, resolved.learning_rate,
                                                   resolved.momentum) for s in seeds])
   train_indices = jnp.asarray(split.train)
+  vectorized = lanes.resolve_lanes(config.sweep.lanes if config.sweep else "auto") == "vmap"
 
   @jax.jit
   def run_epochs(states, train_x, train_y, epochs):
     def one_epoch(states, epoch_index):
       keys = jax.vmap(lambda s: train_lib.epoch_key(s, epoch_index))(seed_array)
-      states, metrics = jax.vmap(epoch, in_axes=(0, None, None, 0, None, 0))(
+      states, metrics = lanes.lanewise(epoch, (0, None, None, 0, None, 0), vectorized)(
           states, train_x, train_y, keys, train_indices, dropout_keys)
       finite = jnp.all(jnp.isfinite(metrics["loss"]) & metrics["update_finite"], axis=1)
       return states, finite
@@ -78,7 +81,7 @@ def train_seeds(config: ExperimentConfig, dataset: data.Dataset, seeds, eval_eve
     def one(state):
       params = optimizers.evaluation_params(config.optimizer, state.opt_state, state.params)
       return evaluate(params, test_x, test_y, model_state=state.model_state)
-    return jax.vmap(one)(states)
+    return lanes.lanewise(one, (0,), vectorized)(states)
 
   arrays = [jnp.asarray(a) for a in (dataset.train_x, dataset.train_y, dataset.test_x,
                                      dataset.test_y)]
