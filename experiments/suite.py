@@ -40,7 +40,7 @@ from typing import Literal, Optional
 
 import numpy as np
 
-from . import cli, data, outputs, search
+from . import cli, data, imports, outputs, search
 from . import config as config_lib
 from .analysis import scoring
 from .config import ConfigError, OptimizerConfig
@@ -151,12 +151,12 @@ def check_models(suite: SuiteConfig, workloads: dict) -> None:
   from . import models
   for i, workload in enumerate(suite.workloads):
     config = workloads[workload.name]
-    if ":" not in config.model.name:
+    if not imports.is_target(config.model.name):
       continue
     try:
       dataset = data.load(config.dataset)
     except ConfigError as error:
-      if workload.optional and "not found" in str(error):
+      if _absent_and_optional(workload, error):
         continue  # skipped with its reason when the suite reaches it
       raise ConfigError(f"workloads[{i}] ({workload.name}): {error}") from None
     try:
@@ -164,6 +164,11 @@ def check_models(suite: SuiteConfig, workloads: dict) -> None:
                    config.train.seed, config.train.compute_dtype)
     except ConfigError as error:
       raise ConfigError(f"workloads[{i}] ({workload.name}): {error}") from None
+
+
+def _absent_and_optional(workload: WorkloadConfig, error: ConfigError) -> bool:
+  """Whether ``error`` says an optional workload's data files are absent (it is skipped)."""
+  return workload.optional and "not found" in str(error)
 
 
 def validation_split(dataset: data.Dataset, fraction: float, seed: int
@@ -237,7 +242,7 @@ def run_workload(workload: WorkloadConfig, loss: str, name: str, config, suite: 
   try:
     dataset = data.load(config.dataset)
   except ConfigError as error:
-    if workload.optional and "not found" in str(error):
+    if _absent_and_optional(workload, error):
       say(f"{name}: skipped ({error})")
       return {"name": name, "skipped": str(error)}
     raise
