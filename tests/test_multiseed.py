@@ -54,14 +54,14 @@ def test_a_diverging_optimizer_is_flagged_per_seed(tiny):
 def test_a_seeds_result_does_not_depend_on_the_seeds_beside_it(monkeypatch):
   """On the CPU the seeds are mapped lanes, so seed 2 trains to the same bits in a program
   of five seeds as in one of two. (Vmapped, these two programs differed in the first
-  epoch's test loss; the example suite's ResNet, over 5 epochs, by up to 11 of 360 test
-  images between 10 and 3 seeds.)"""
+  epoch's test loss, 1.9448625 against 1.9448622; the example suite's ResNet, over 5
+  epochs, by up to 11 of 360 test images between 10 and 3 seeds.)"""
   monkeypatch.syspath_prepend(str(pathlib.Path(__file__).parent.parent / "examples"
                                   / "own_workload"))
   config = config_lib.load(None, [
       "model.name=my_models:resnet", "model.kwargs={width: 8, blocks: 1, dropout: 0.1}",
       "optimizer.name=adam", "optimizer.learning_rate=0.0253", "dataset.limit_train=600",
-      "train.epochs=2", "train.progress=false"])
+      "train.epochs=1", "train.progress=false"])
   dataset = data.load(config.dataset)
   five = multiseed.train_seeds(config, dataset, [0, 1, 2, 3, 4], eval_every=1)
   two = multiseed.train_seeds(config, dataset, [1, 2], eval_every=1)
