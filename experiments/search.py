@@ -108,10 +108,13 @@ class SearchSpace:
                                           if self.one_minus_momentum is not None else 0.0),
                              "weight_decay": None if self.weight_decay is None
                              else self.weight_decay.min})
-    optax_names.check(probe, key)
+    # The name first (a name that does not resolve), then the learning rate the range
+    # sets, before check(), whose message for it would say to leave it unset.
+    optax_names.factory(self.name, f"{key}.name")
     if not optax_names.takes_learning_rate(probe):
       raise ConfigError(f"config key '{key}.name': {self.name} takes no argument "
                         "'learning_rate', which the search's learning-rate range sets")
+    optax_names.check(probe, key)
 
 
 @dataclasses.dataclass(frozen=True)

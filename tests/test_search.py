@@ -26,7 +26,8 @@ def space(**keys) -> search.SearchSpace:
     ({"name": "optax.adamw", "kwargs": {"weight_decay": 0.1},
       "weight_decay": {"min": 1e-5, "max": 1e-2}},
      "'spaces[0].weight_decay': optax.adamw decays by its own kwargs.weight_decay"),
-    ({"name": "optax.identity"}, "optax.identity takes no argument 'learning_rate'"),
+    ({"name": "optax.identity"}, "'spaces[0].name': optax.identity takes no argument "
+     "'learning_rate', which the search's learning-rate range sets"),
     ({"name": "adam", "kwargs": {"b2": 0.99}},
      "'spaces[0].kwargs': only for an optax name or a 'package.module:function'"),
     ({"name": "adam", "momentum": 0.9}, "name optax.adam with momentum_argument: b1"),
