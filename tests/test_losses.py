@@ -355,3 +355,23 @@ def test_any_dtype_and_magnitude_is_float32_math_and_finite(dtype, logits, seed)
       assert a.dtype == jnp.float32
       assert np.isfinite(a).all()
       np.testing.assert_array_equal(a, b)
+
+
+def test_per_token_logits_of_a_sequence_model_need_no_reshape():
+  """``[batch, length, vocab]`` logits with ``[batch, length]`` labels give per-token
+  values ``[batch, length]``, equal to the same tokens flattened into one batch."""
+  rng = np.random.default_rng(0)
+  logits = jnp.asarray(rng.normal(size=(2, 5, 7)), jnp.float32)
+  labels = jnp.asarray(rng.integers(0, 7, size=(2, 5)), jnp.int32)
+  flat_logits, flat_labels = logits.reshape(10, 7), labels.reshape(10)
+  ce = dp.cross_entropy_decomposition(logits, jax.nn.one_hot(labels, 7))
+  dual = dp.dual_process_decomposition(logits, labels)
+  assert ce.cross_entropy.shape == dual.cross_entropy.shape == dual.entropy.shape == (2, 5)
+  np.testing.assert_allclose(
+      ce.cross_entropy, optax.softmax_cross_entropy_with_integer_labels(logits, labels),
+      rtol=1e-6, atol=1e-6)
+  flat = dp.dual_process_decomposition(flat_logits, flat_labels)
+  for got, want in zip(dual, flat, strict=True):
+    np.testing.assert_allclose(got.reshape(10), want, rtol=1e-6)
+  np.testing.assert_allclose(dp.dual_process_loss(logits, labels).reshape(10),
+                             dp.dual_process_loss(flat_logits, flat_labels), rtol=1e-6)
