@@ -54,7 +54,7 @@ import numpy as np
 from ..errors import ConfigError
 
 __all__ = ["BUILTIN", "MODES", "STDLIB_SHA256", "TextData", "UNKNOWN", "load_text",
-           "stdlib_files", "window_arrays", "window_starts", "windows"]
+           "stdlib_bytes", "stdlib_files", "window_arrays", "window_starts", "windows"]
 
 BUILTIN = "python_stdlib"
 MODES = ("bytes", "chars")

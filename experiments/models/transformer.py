@@ -18,7 +18,7 @@ compute dtype, as the toolkit's built-in models do (the losses compute in float3
 
 The default size (width 64, depth 2, 4 heads, MLP ratio 4: 141,312 parameters at
 context 128 with a vocabulary of 256) trained 300 steps of batch 32 at context 128 on
-the built-in ``python_stdlib`` bytes in 26 s on a shared 2-core CPU (12 s at context 64),
+the built-in ``python_stdlib`` bytes in 26 s on a 2-core CPU at load 1.5 (12 s at context 64),
 the loss falling from 5.55 to 2.0 nats a byte with ``optax.sgd(0.1, momentum=0.9)``;
 ``benchmarks/transformer_step.py`` measures a step.
 """
