@@ -11,7 +11,7 @@ and returns the summary the command writes:
 
 A config is a path to a YAML file (``None``: the default config), a ``dict`` of its
 sections, or the dataclass itself (:class:`experiments.config.ExperimentConfig`; for
-:func:`suite`, :class:`experiments.suite.SuiteConfig`). Overrides are ``--set``-style
+:func:`suite`, :class:`experiments.config.SuiteConfig`). Overrides are ``--set``-style
 strings (``["train.epochs=5"]``) or a dict of dotted keys (``{"train.epochs": 5}``),
 applied in order.
 
@@ -25,7 +25,7 @@ As the commands do, the functions turn on JAX's persistent compilation cache
 (``experiments/training/compilation_cache.py``; ``DUALPROCESS_COMPILATION_CACHE=0``
 leaves it off). Every mistake in the config or the data raises :class:`ConfigError`
 (a ``ValueError``) with the one line the command would print before exiting with code 2;
-a training run whose loss turns non-finite raises ``experiments.cli.Diverged`` (a
+a training run whose loss turns non-finite raises :class:`Diverged` (a
 ``RuntimeError``; the command's exit code 3), with ``summary.json`` written where
 ``out`` is given.
 A config that names a module (``model.name``, ``optimizer.name`` or ``dataset.name``
@@ -51,114 +51,19 @@ Example::
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import os
 import pathlib
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Optional, Union
+from collections.abc import Callable, Iterator
+from typing import Optional
 
-import yaml
+from .errors import ConfigError, Diverged
+from .loading import Config, Overrides, load_config, load_suite
 
-from .typed_yaml import ConfigError
+__all__ = ["ConfigError", "Diverged", "compare", "load_config", "load_suite", "run", "suite",
+           "sweep"]
 
-if TYPE_CHECKING:
-  from .config import ExperimentConfig
-  from .suite import SuiteConfig
-
-__all__ = ["ConfigError", "compare", "load_config", "load_suite", "run", "suite", "sweep"]
-
-Config = Union[str, os.PathLike, Mapping, "ExperimentConfig", None]
-Overrides = Union[Sequence[str], Mapping[str, Any], str]
 Say = Optional[Callable[[str], None]]
-
-
-def load_config(config: Config = None, overrides: Overrides = (),
-                section: Optional[str] = None) -> "ExperimentConfig":
-  """An experiment config from a path, a dict or the dataclass, overridden and validated.
-
-  Args:
-    config: a YAML file's path (``None``: ``configs/default.yaml``; a missing
-      ``configs/NAME.yaml`` falls back to the shipped one), a dict of sections
-      (``{"train": {"epochs": 5}, ...}``; sections left out take their defaults), or an
-      :class:`~experiments.config.ExperimentConfig`.
-    overrides: ``--set``-style ``"KEY=VALUE"`` strings (the value parsed as YAML), or a
-      dict of dotted keys to values (``{"optimizer.kwargs": {"b2": 0.95}}``).
-    section: ``"compare"`` or ``"sweep"``: that section must be present.
-
-  Returns:
-    The validated :class:`~experiments.config.ExperimentConfig`.
-
-  Raises:
-    ConfigError: a missing file, an unknown key or value, a missing ``section``: the
-      command line's one-line message.
-    TypeError: ``config`` is none of the above.
-
-  Example::
-
-    config = api.load_config("configs/default.yaml", ["train.epochs=5"])
-    config = api.load_config({"model": {"name": "cnn"}}, {"train.epochs": 5})
-  """
-  from . import config as config_lib
-
-  strings = _override_strings(overrides)
-  if config is None or isinstance(config, (str, os.PathLike)):
-    loaded = config_lib.load(config, strings)
-  else:
-    if isinstance(config, config_lib.ExperimentConfig):
-      data = config_lib.to_dict(config)
-    elif isinstance(config, Mapping):
-      data = _plain(config)
-    else:
-      raise TypeError("config: expected a path, a dict or an ExperimentConfig, got "
-                      f"{type(config).__name__}")
-    loaded = config_lib.build(config_lib.ExperimentConfig,
-                              config_lib.apply_overrides(data, strings))
-  if section is not None and getattr(loaded, section) is None:
-    example = {"compare": "configs/compare_digits.yaml",
-               "sweep": "configs/sweep_digits.yaml"}.get(section, "configs/")
-    raise ConfigError(f"config key '{section}': missing; this command needs a {section} "
-                      f"section (see {example})")
-  return loaded
-
-
-def load_suite(config, overrides: Overrides = (), base=None
-               ) -> tuple["SuiteConfig", dict]:
-  """A suite config and each workload's experiment config, overridden and validated.
-
-  Args:
-    config: a suite YAML file's path (its workloads' ``config`` paths are relative to
-      its folder), a dict of its keys, or a :class:`~experiments.suite.SuiteConfig`.
-    overrides: as for :func:`load_config`, on the suite's keys (``{"search.trials": 4}``).
-    base: for a dict or a ``SuiteConfig``: the folder the workloads' ``config`` paths
-      are relative to (default: the current working directory).
-
-  Returns:
-    ``(suite, workloads)``: the :class:`~experiments.suite.SuiteConfig` and a dict of
-    workload name to its :class:`~experiments.config.ExperimentConfig`.
-
-  Raises:
-    ConfigError: a mistake in the suite or in a workload's config (named by its index).
-    TypeError: ``config`` is none of the above.
-  """
-  from . import config as config_lib
-  from . import suite as suite_lib
-
-  strings = _override_strings(overrides)
-  if config is None:
-    raise ConfigError("a suite config is required, e.g. configs/suite_quick.yaml")
-  if isinstance(config, (str, os.PathLike)):
-    return suite_lib.load_suite(config, strings)
-  if isinstance(config, suite_lib.SuiteConfig):
-    data = config_lib.to_dict(config)
-  elif isinstance(config, Mapping):
-    data = _plain(config)
-  else:
-    raise TypeError("config: expected a path, a dict or a SuiteConfig, got "
-                    f"{type(config).__name__}")
-  loaded = config_lib.build(suite_lib.SuiteConfig, config_lib.apply_overrides(data, strings))
-  return loaded, suite_lib.load_workloads(loaded, base if base is not None else pathlib.Path.cwd())
 
 
 def run(config: Config = None, overrides: Overrides = (), out=None, *, force: bool = False,
@@ -183,14 +88,14 @@ def run(config: Config = None, overrides: Overrides = (), out=None, *, force: bo
 
   Raises:
     ConfigError: a mistake in the config, the data or ``out``.
-    experiments.cli.Diverged: the loss or an update turned non-finite.
+    Diverged: the loss or an update turned non-finite.
 
   Example::
 
     summary = api.run("configs/default.yaml", ["train.epochs=5"], out="runs/five")
     summary["test_accuracy"]
   """
-  from . import run as run_lib
+  from .workflows import run as run_lib
 
   experiment = load_config(config, overrides)
   dataset = _start(experiment, stop)
@@ -231,8 +136,8 @@ def compare(config: Config = None, overrides: Overrides = (), out=None, *,
                          {"compare.seeds": [0], "train.epochs": 2})
     [(row["optimizer"], row["test_accuracy"]) for row in result["rows"]]
   """
-  from . import compare as compare_lib
   from . import outputs
+  from .workflows import compare as compare_lib
 
   experiment = load_config(config, overrides, section="compare")
   dataset = _start(experiment, stop)
@@ -272,7 +177,7 @@ def sweep(config: Config = None, overrides: Overrides = (), out=None, *, force: 
     result = api.sweep("configs/sweep_digits.yaml", {"sweep.seeds": [0]})
     result["best_grid_cell"]["learning_rate"]
   """
-  from . import sweep as sweep_lib
+  from .workflows import sweep as sweep_lib
 
   experiment = load_config(config, overrides, section="sweep")
   dataset = _start(experiment, stop)
@@ -311,7 +216,7 @@ def suite(config, overrides: Overrides = (), out=None, *, base=None, force: bool
     [w["name"] for w in document["workloads"]]
   """
   from . import config as config_lib
-  from . import suite as suite_lib
+  from .workflows import suite as suite_lib
 
   suite_config, workloads = load_suite(config, overrides, base)
   _start(None, stop)
@@ -353,7 +258,6 @@ def _prepared(out, config, prefix: str, force: bool, kept: tuple,
   the command prepares its ``--out``; on leaving, checkpoints in flight committed, the
   lock released and a temporary folder removed."""
   from . import outputs
-  from .training import checkpoint
 
   scratch = None
   if out is None and temporary:
@@ -362,9 +266,8 @@ def _prepared(out, config, prefix: str, force: bool, kept: tuple,
     yield outputs.prepare(out, config, prefix, force=force, kept=kept)
   finally:
     try:
-      checkpoint.finish_open()
+      outputs.release()
     finally:
-      outputs.unlock_all()
       if scratch is not None:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -375,39 +278,3 @@ def _stop_kwargs(stop) -> dict:
 
 def _silent(line: str) -> None:
   del line
-
-
-def _override_strings(overrides: Overrides) -> list[str]:
-  """``KEY=VALUE`` strings from strings or a dict of dotted keys (values written as YAML,
-  which the override parser reads back as the same value)."""
-  if isinstance(overrides, str):
-    return [overrides]
-  if isinstance(overrides, Mapping):
-    strings = []
-    for key, value in overrides.items():
-      text = yaml.safe_dump(_plain(value), default_flow_style=True, width=float("inf"))
-      strings.append(f"{key}={text.removesuffix(chr(10) + '...' + chr(10)).strip()}")
-    return strings
-  strings = list(overrides)
-  for item in strings:
-    if not isinstance(item, str):
-      raise TypeError(f"overrides: expected 'KEY=VALUE' strings or a dict, got {item!r}")
-  return strings
-
-
-def _plain(value):
-  """A config value as plain YAML data: mappings as dicts, tuples as lists, a config
-  dataclass as its dict, at any depth."""
-  if dataclasses.is_dataclass(value) and not isinstance(value, type):
-    from . import config as config_lib
-
-    return config_lib.to_dict(value)
-  if isinstance(value, Mapping):
-    return {key: _plain(v) for key, v in value.items()}
-  if isinstance(value, (list, tuple)):
-    return [_plain(v) for v in value]
-  if isinstance(value, os.PathLike):
-    return os.fspath(value)
-  if hasattr(value, "item") and getattr(value, "shape", None) == ():  # a numpy scalar
-    return value.item()
-  return value

@@ -1,4 +1,9 @@
-"""What every command shares: user mistakes become one line and exit code 2."""
+"""What every command shares: its command line, and every failure as one line and an exit code.
+
+The top layer: each command (``run.py``, ``compare.py``, ``sweep.py``, ``suite.py``)
+parses its command line here, calls the API inside :func:`guarded` and prints. User
+mistakes exit 2, a divergence 3, a failed write 74, a signal 128 + its number.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,9 @@ import re
 import sys
 
 from . import outputs
-from .config import ConfigError
+from .console import end_progress_bars
+from .errors import ConfigError, Diverged
+from .training import stopping
 from .training.stopping import StopRequested
 
 # JAX, Flax, Optax, Orbax and the rest are imported where they are used, after the
@@ -22,17 +29,8 @@ EXIT_DIVERGED = 3
 EXIT_WRITE_FAILED = 74  # sysexits.h EX_IOERR: the disk is full, over quota, or not writable
 
 
-class Diverged(RuntimeError):
-  """Training produced a non-finite loss or update; the summary says where."""
-
-
-def end_progress_bars() -> None:
-  """Closes every open tqdm bar, so that the next line starts on a line of its own (a
-  message printed while a bar is drawn would be glued to its end)."""
-  std = sys.modules.get("tqdm.std")  # only if a bar can exist
-  if std is not None:
-    for bar in list(getattr(std.tqdm, "_instances", ())):
-      bar.close()
+__all__ = ["EXIT_DIVERGED", "EXIT_USAGE", "EXIT_WRITE_FAILED", "Diverged", "exit_codes",
+           "guarded", "out_folder", "parse", "parser_for", "program"]
 
 
 @contextlib.contextmanager
@@ -71,10 +69,34 @@ def exit_codes():
     print(f"write failed: {message}", file=sys.stderr, flush=True)
     raise SystemExit(EXIT_WRITE_FAILED) from None
   finally:
-    checkpoint = sys.modules.get(f"{__package__}.training.checkpoint")  # if it saved at all
-    if checkpoint is not None:
-      checkpoint.finish_open()  # saves in flight commit before another writer may start
-    outputs.unlock_all()
+    outputs.release()  # saves in flight commit before another writer may start
+
+
+@contextlib.contextmanager
+def guarded():
+  """:func:`exit_codes` around a graceful stop: yields the ``GracefulStop`` a command
+  hands to the API, which asks it between units of work."""
+  with exit_codes(), stopping.GracefulStop() as stop:
+    yield stop
+
+
+def program(name: str) -> str:
+  """The name the user typed for command ``name``: the console script
+  (``dualprocess-run``) or ``python -m PACKAGE.run``, whichever started this process."""
+  script = pathlib.Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+  if script.startswith("dualprocess-"):
+    return script
+  return f"python -m {__package__}.{name}"
+
+
+def parse(name: str, description: str, argv=None, report_only: str = None,
+          default_config: str = "configs/default.yaml"):
+  """The command line of command ``name`` parsed: a config, ``--set``, ``--out``,
+  ``--force``, and ``--report-only`` where ``report_only`` gives its help."""
+  parser = parser_for(program(name), description, default_config)
+  if report_only is not None:
+    parser.add_argument("--report-only", action="store_true", help=report_only)
+  return parser.parse_args(argv)
 
 
 def write_failure(error: Exception):
@@ -98,11 +120,12 @@ def write_failure(error: Exception):
           "some space or make the folder writable, then run the same command again to resume")
 
 
-def parser_for(prog: str, description: str) -> "ArgumentParser":
+def parser_for(prog: str, description: str, default_config: str = "configs/default.yaml"
+               ) -> "ArgumentParser":
   """The command line every experiment command shares."""
   parser = ArgumentParser(prog=prog, description=description)
   parser.add_argument("config", nargs="?", default=None,
-                      help="YAML config (default: configs/default.yaml)")
+                      help=f"YAML config (default: {default_config})")
   parser.add_argument("--set", dest="overrides", action="append", default=[],
                       metavar="KEY=VALUE", help="override a config key by its dotted path; "
                       "the value is parsed as YAML (repeatable)")

@@ -1,4 +1,4 @@
-"""Compare optimizers: ``python -m experiments.compare [CONFIG] [--set K=V] [--out DIR]``.
+"""Compare optimizers: ``dualprocess-compare [CONFIG] [--set K=V] [--out DIR]``.
 
 Trains the config's model on the same data, budget and seeds (and, with
 ``dataset.folds``, the same folds) once per entry of ``compare.optimizers``
@@ -6,7 +6,7 @@ and writes ``comparison.json``, ``comparison.md`` and ``comparison.png``.
 Every row after the first is compared with the first over the matched (fold,
 seed) runs by an equivalence test (TOST) with ``compare.margin``, declared in
 the config: ``equivalent``, ``better``, ``worse`` or ``inconclusive``,
-Holm-corrected over the rows (``experiments/analysis/equivalence.py``).
+Holm-corrected over the rows (``docs/methods.md``).
 Every finished run is kept in ``runs/`` as it ends: after a signal (SIGTERM,
 SIGINT) the command stops once the run in flight is done, and a rerun with the
 same ``--out`` skips the finished runs.
@@ -14,163 +14,17 @@ same ``--out`` skips the finished runs.
 
 from __future__ import annotations
 
-import dataclasses
-import statistics
-
-from . import cli, outputs
-from .config import ExperimentConfig
-from .run import train_and_evaluate
-from .training import stopping
+from . import cli
 
 # Optax (optimizers), SciPy and statsmodels (analysis) and matplotlib (plots) are
 # imported where they are used: --help and a config mistake answer without them.
 
-PAIRED_TEST = ("paired t-test, two-sided, over the matched (fold, seed) runs: "
-               "scipy.stats.ttest_rel(row, first row)")
-
-
-def folds(config: ExperimentConfig) -> list:
-  """The folds every optimizer trains on; ``[None]`` without ``dataset.folds``."""
-  if config.dataset.folds is None:
-    return [None]
-  return list(config.compare.folds or range(config.dataset.folds))
-
-
-def run_one(config: ExperimentConfig, optimizer, seed: int, dataset, fold=None) -> dict:
-  config = dataclasses.replace(
-      config, optimizer=optimizer,
-      train=dataclasses.replace(config.train, seed=seed, progress=False),
-      dataset=(config.dataset if fold is None
-               else dataclasses.replace(config.dataset, fold=fold)))
-  try:
-    result = train_and_evaluate(config, dataset)
-  except cli.Diverged as error:  # one optimizer diverging is a result, not a crash
-    result = {"status": "diverged", "reason": str(error)}
-  return dict(result, seed=seed, fold=fold)
-
-
-def summarize(optimizer, runs: list[dict], reference_runs=None, margin: float = 0.005,
-              alpha: float = 0.05) -> dict:
-  """One row: means and spread over the runs, and the paired test against the reference's."""
-  from .training import optimizers
-  resolved = optimizers.resolve(optimizer)
-  ok = [r for r in runs if r["status"] == "ok"]
-  mean = lambda key: statistics.fmean(r[key] for r in ok) if ok else None
-  accuracies = [r["test_accuracy"] for r in ok]
-  row = {
-      "optimizer": resolved.label, "name": optimizer.name,
-      "learning_rate": resolved.learning_rate, "momentum": resolved.momentum,
-      "test_accuracy": mean("test_accuracy"),
-      "test_accuracy_std": statistics.stdev(accuracies) if len(ok) > 1 else None,
-      "test_loss": mean("test_loss"), "train_loss": mean("train_loss"),
-      "wall_time_s": mean("wall_time_s"),
-      "seeds": len({r.get("seed") for r in runs}), "runs": len(runs),
-      "diverged": len(runs) - len(ok),
-      "per_seed_test_accuracy": [r.get("test_accuracy") for r in runs],
-  }
-  if any(r.get("fold") is not None for r in runs):
-    row.update(folds=sorted({r["fold"] for r in runs}),
-               validation_accuracy=mean("validation_accuracy"),
-               per_run=[{k: r.get(k) for k in ("fold", "seed", "test_accuracy",
-                                               "validation_accuracy")} for r in runs])
-  if reference_runs is not None:
-    row["vs_first"] = paired_difference(runs, reference_runs, margin, alpha)
-  return row
-
-
-def paired_difference(runs: list[dict], reference_runs: list[dict], margin: float = 0.005,
-                      alpha: float = 0.05) -> dict:
-  """Mean test-accuracy difference to the reference over matched (fold, seed) runs, and
-  the paired t-test's p-value (None below two pairs)."""
-  from .analysis import claim, equivalence
-  key = lambda r: (r.get("fold"), r.get("seed"))
-  theirs = {key(r): r["test_accuracy"] for r in reference_runs if r["status"] == "ok"}
-  pairs = [(r["test_accuracy"], theirs[key(r)]) for r in runs
-           if r["status"] == "ok" and key(r) in theirs]
-  equivalent = (equivalence.compare([a for a, _ in pairs], [b for _, b in pairs], margin, alpha)
-                if len(pairs) == len(runs) else
-                {"verdict": "inconclusive", "reason": "a diverged run leaves no pair",
-                 "p_equivalent": None, "p_better": None, "p_worse": None, "alpha": alpha,
-                 "margin": margin, "interval": None})
-  return {**claim.paired_difference(pairs), "test": PAIRED_TEST, "equivalence": equivalent}
-
-
-def _verdict(paired: dict) -> str:
-  """The Holm-corrected equivalence verdict with its 90 % interval in points."""
-  if not paired:
-    return "reference"
-  verdict = paired["equivalence"]
-  if verdict["verdict"] == "no spread":
-    return f"no spread ({100 * paired['mean_difference']:+.2f})"
-  interval = verdict.get("interval")
-  shown = "" if interval is None else f" [{100 * interval[0]:+.2f}, {100 * interval[1]:+.2f}]"
-  return verdict.get("corrected_verdict", verdict["verdict"]) + shown
-
-
-def markdown_table(rows: list[dict]) -> str:
-  fmt = lambda v, spec: "n/a" if v is None else format(v, spec)
-  margin = next((r["vs_first"]["equivalence"]["margin"] for r in rows if r.get("vs_first")),
-                None)
-  lines = ["| optimizer | learning rate | momentum | test accuracy | std (ddof 1) | "
-           "difference to the first row | vs the first row: verdict [90 % CI, points]"
-           + (f", margin {100 * margin:g} pt" if margin is not None else "")
-           + " | test loss | final train loss | diverged | wall time (s) |",
-           "|---|---|---|---|---|---|---|---|---|---|---|"]
-  for r in rows:
-    paired = r.get("vs_first") or {}
-    lines.append(
-        f"| {r['optimizer']} | {fmt(r['learning_rate'], '.6g')} | {fmt(r['momentum'], '.6g')} "
-        f"| {fmt(r['test_accuracy'], '.4f')} | {fmt(r['test_accuracy_std'], '.4f')} "
-        f"| {fmt(paired.get('mean_difference'), '+.4f')} | {_verdict(paired)} "
-        f"| {fmt(r['test_loss'], '.4f')} | {fmt(r['train_loss'], '.4f')} "
-        f"| {r['diverged']}/{r['runs']} | {fmt(r['wall_time_s'], '.1f')} |")
-  return "\n".join(lines) + "\n"
-
-
-def compare(config: ExperimentConfig, dataset, out, stop=stopping.NEVER) -> list[dict]:
-  """Every (optimizer, seed) run, each kept in ``out/runs`` as it ends; a rerun skips them."""
-  from . import plots
-  from .analysis import equivalence
-  from .training import optimizers, tensorboard_log
-  store = tensorboard_log.store(out / "runs", out, "compare")  # and TensorBoard's, if it can
-  chosen = [(fold, seed) for fold in folds(config) for seed in config.compare.seeds]
-  total = len(config.compare.optimizers) * len(chosen)
-  rows, done, first_runs = [], 0, None
-  for i, optimizer in enumerate(config.compare.optimizers):
-    runs = []
-    for fold, seed in chosen:
-      name = (f"{i:02d}-{outputs.slug(optimizers.resolve(optimizer).label)}/"
-              + (f"seed{seed}" if fold is None else f"fold{fold}-seed{seed}"))
-      result = store.get(name)
-      if result is None:
-        result = store.put(name, run_one(config, optimizer, seed, dataset, fold))
-      runs.append(result)
-      done += 1
-      if done < total and stop.requested():
-        raise stop.stop(f"after {done} of {total} runs: finished runs kept in {store.folder}; "
-                        "run the same command again to resume")
-    rows.append(summarize(optimizer, runs, first_runs, config.compare.margin,
-                          config.compare.alpha))
-    first_runs = first_runs or runs
-    print(f"{rows[-1]['optimizer']}: test_accuracy={rows[-1]['test_accuracy']}", flush=True)
-  corrected = equivalence.corrected([r["vs_first"]["equivalence"] for r in rows[1:]])
-  for row, verdict in zip(rows[1:], corrected, strict=True):
-    row["vs_first"]["equivalence"] = verdict
-  title = (f"{dataset.name} {config.model.name}, {config.loss.name} loss, "
-           f"{config.train.epochs} epochs, seeds {list(config.compare.seeds)}"
-           + (f", folds {folds(config)} of {config.dataset.folds}"
-              if config.dataset.folds else ""))
-  outputs.write_json(out / "comparison.json", {"title": title, "rows": rows,
-                                               "versions": outputs.versions()})
-  outputs.write_text(out / "comparison.md", f"{title}\n\n{markdown_table(rows)}")
-  plots.comparison(rows, out / "comparison.png", title)
-  return rows
-
 
 def main(argv=None) -> int:
-  args = cli.parser_for("python -m experiments.compare", __doc__).parse_args(argv)
-  with cli.exit_codes(), stopping.GracefulStop() as stop:
+  args = cli.parse("compare", __doc__, argv)
+  with cli.guarded() as stop:
     from . import api
+    from .workflows.compare import markdown_table
 
     out = cli.out_folder(args, "compare")
     result = api.compare(args.config, args.overrides, out, force=args.force, stop=stop)

@@ -67,17 +67,16 @@ class Root:
 
 def roots() -> list[Root]:
   """The config files the commands read: experiment configs and suite configs."""
-  from .config import ExperimentConfig
-  from .suite import SuiteConfig  # the suite's schema lives beside it
+  from .config import ExperimentConfig, SuiteConfig
 
   return [
       Root("Experiment configs", ExperimentConfig,
-           "Read by `python -m experiments.run`, `experiments.compare` and "
-           "`experiments.sweep` (`configs/*.yaml`; a suite's workloads are such files "
+           "Read by `dualprocess-run`, `dualprocess-compare` and "
+           "`dualprocess-sweep` (`configs/*.yaml`; a suite's workloads are such files "
            "too). Schema: `experiments.config.ExperimentConfig`."),
       Root("Suite configs", SuiteConfig,
-           "Read by `python -m experiments.suite` (`configs/suite.yaml`, "
-           "`configs/suite_quick.yaml`). Schema: `experiments.suite.SuiteConfig`."),
+           "Read by `dualprocess-suite` (`configs/suite.yaml`, "
+           "`configs/suite_quick.yaml`). Schema: `experiments.config.SuiteConfig`."),
   ]
 
 

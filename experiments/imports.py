@@ -12,7 +12,7 @@ import difflib
 import importlib
 from collections.abc import Callable
 
-from .typed_yaml import ConfigError
+from .errors import ConfigError
 
 
 def is_target(name: str) -> bool:

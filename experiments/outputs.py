@@ -25,8 +25,9 @@ import shutil
 import socket
 import tempfile
 
-from . import config as config_lib
-from .config import ConfigError
+from .errors import ConfigError
+from .hosts import agree, is_writer
+from .typed_yaml import dump
 
 
 def new_run_dir(prefix: str) -> pathlib.Path:
@@ -54,7 +55,7 @@ def prepare(out, config, prefix: str, force: bool = False, kept=()) -> pathlib.P
   except OSError as error:
     raise ConfigError(f"output folder '{out}': cannot be created ({error.strerror})") from None
   lock(out)
-  text = config_lib.dump(config)
+  text = dump(config)
   saved = out / "config.yaml"
   if saved.is_file() and saved.read_text() != text and not force:
     raise ConfigError(f"output folder '{out}': holds a run with a different config; use a new "
@@ -76,7 +77,6 @@ def lock(out: pathlib.Path) -> None:
   """Takes the exclusive lock on ``out`` for this command, or raises ConfigError naming
   the holder (its pid, host and start, as it recorded them). A folder that cannot be
   written is refused here too, before anything is written."""
-  from .training.devices import agree
   problem = None
   if is_writer():
     try:
@@ -130,15 +130,30 @@ def unlock_all() -> None:
     os.close(fd)
 
 
+_before_release: list = []  # what must finish before another writer may start
+
+
+def on_release(finish) -> None:
+  """Registers ``finish()`` (once) to run at :func:`release`, before the locks go: a
+  writer in the background (the checkpointer) registers its commit here, so that the
+  files layer needs to know nothing of it."""
+  if finish not in _before_release:
+    _before_release.append(finish)
+
+
+def release() -> None:
+  """The end of a command or an API call, on every path: what is in flight is committed
+  (the registered finishers), then every lock is released."""
+  try:
+    for finish in list(_before_release):
+      finish()
+  finally:
+    unlock_all()
+
+
 def slug(text: str) -> str:
   """A label as a file name."""
   return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()
-
-
-def is_writer() -> bool:
-  """Whether this process writes the output files: process 0 of a multi-host job."""
-  import jax
-  return jax.process_index() == 0
 
 
 def write_text(path: pathlib.Path, text: str) -> None:
@@ -228,20 +243,22 @@ def read_jsonl(path) -> list[dict]:
 
 
 class MetricsLog:
-  """metrics.jsonl, one JSON object per logged step, never a step twice; with
-  ``tensorboard``, the same records as a TensorBoard event file beside it (when the
-  tensorboard package is installed: ``training/tensorboard_log.py``)."""
+  """metrics.jsonl, one JSON object per logged step, never a step twice.
 
-  def __init__(self, path, resume_step: int = 0, tensorboard: bool = False):
+  ``sink``, if given, is called with every list of records the log holds: first those
+  kept from before ``resume_step``, then each appended list (process 0 only). A writer of
+  another format (TensorBoard's event files: ``training/tensorboard_log.py``) plugs in
+  here, as clu's ``metric_writers`` do, without this module knowing it.
+  """
+
+  def __init__(self, path, resume_step: int = 0, sink=None):
     self.path = pathlib.Path(path)
     kept = [r for r in read_jsonl(self.path) if r["step"] <= resume_step]
     write_text(self.path, "".join(json.dumps(r) + "\n" for r in kept))
     self.records = kept
-    self.events = None
-    if tensorboard:
-      from .training import tensorboard_log
-      self.events = tensorboard_log.open_fresh(self.path.parent)
-      tensorboard_log.write_records(self.events, kept)
+    self.sink = sink
+    if sink is not None and kept:
+      sink(kept)
 
   def append(self, records: list[dict]) -> None:
     self.records.extend(records)
@@ -250,9 +267,8 @@ class MetricsLog:
     with open(self.path, "a") as f:
       f.write("".join(json.dumps(r, default=_plain) + "\n" for r in records))
       f.flush()
-    if self.events is not None:
-      from .training import tensorboard_log
-      tensorboard_log.write_records(self.events, records)
+    if self.sink is not None:
+      self.sink(records)
 
 
 def peak_rss_mib() -> float:

@@ -21,11 +21,9 @@ from typing import Literal, Union
 
 import yaml
 
+from .errors import ConfigError
+
 _YAML11_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
-
-
-class ConfigError(ValueError):
-  """A config mistake; its message is the one line shown to the user."""
 
 
 # Field metadata: the field is written out (to_dict, dump) only where it differs from its

@@ -14,9 +14,8 @@ import tempfile
 import pytest
 import yaml
 
-from experiments import api
+from experiments import api, loading
 from experiments import config as config_lib
-from experiments import suite as suite_lib
 from experiments.config import ConfigError, ExperimentConfig
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -202,8 +201,8 @@ def test_suite_from_a_path_a_dict_and_the_dataclass(tmp_path, scratch):
   # folder accepts it and every search and group is kept, so nothing trains again.
   from_dict = api.suite(suite, {"search.trials": 2}, out=out, base=tmp_path, say=None)
   loaded, workloads = api.load_suite(suite, base=tmp_path)
-  assert isinstance(loaded, suite_lib.SuiteConfig)
-  assert workloads == suite_lib.load_suite(path)[1]
+  assert isinstance(loaded, config_lib.SuiteConfig)
+  assert workloads == loading.load_suite(path)[1]
   from_dataclass = api.suite(loaded, out=out, base=tmp_path, say=None)
   for again in (from_dict, from_dataclass):
     assert again["workloads"][0]["groups"] == workload["groups"]

@@ -5,7 +5,7 @@ import dataclasses
 import pytest
 
 from experiments import config as config_lib
-from experiments import run
+from experiments import loading, run
 
 GOOD = config_lib.DEFAULT_CONFIG.read_text()
 
@@ -88,7 +88,8 @@ BAD_OVERRIDES = [
     (["sweep.learning_rates=[]"], "config key 'sweep.learning_rates': needs at least one"),
     (["sweep.momenta=[0.9, 0.9]"], "config key 'sweep.momenta': a value appears twice"),
     (["sweep.folds=[0]"], "config key 'sweep.folds': needs dataset.folds"),
-    (["dataset.folds=3", "sweep.folds=[3]"], "config key 'sweep.folds[0]': must lie in 0..2"),
+    (["dataset.folds=3", "sweep.folds=[3]"],
+     "config key 'sweep.folds[0]': must lie in 0..2"),
     (["sweep.reference=[0.1]"], "config key 'sweep.reference': expected [learning_rate, "
      "momentum]"),
     (["model.dropout=0.5"], "config key 'model.dropout': only for model 'cnn'"),
@@ -160,10 +161,9 @@ def test_unknown_command_line_flag_exits_2(capsys):
 
 
 def test_shipped_configs_all_validate():
-  from experiments import suite
   for path in sorted(config_lib.DEFAULT_CONFIG.parent.glob("*.yaml")):
     if path.name.startswith("suite"):  # a suite lists experiment configs; each must load
-      suite_config, workloads = suite.load_suite(path)
+      suite_config, workloads = loading.load_suite(path)
       assert set(workloads) == {w.name for w in suite_config.workloads}, path
     else:
       assert isinstance(config_lib.load(path), config_lib.ExperimentConfig), path

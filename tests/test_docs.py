@@ -19,8 +19,7 @@ import pytest
 
 import dualprocess
 from experiments import config_reference
-from experiments.config import ExperimentConfig
-from experiments.suite import SuiteConfig
+from experiments.config import ExperimentConfig, SuiteConfig
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 

@@ -204,15 +204,21 @@ def test_offline_names_the_folder_and_the_files(cache, monkeypatch):
   assert download.cached("fashion_mnist") is None
 
 
-def test_a_bad_file_already_there_is_an_error_not_a_download(server, cache, monkeypatch):
+def test_a_different_file_already_there_is_used_with_one_warning(server, cache, monkeypatch,
+                                                                 caplog):
   files, _ = mnist_like()
   serve(monkeypatch, server, "mnist", files)
   (cache / "mnist").mkdir(parents=True)
-  bad = cache / "mnist" / "train-labels-idx1-ubyte.gz"
-  bad.write_bytes(b"not the file")
-  message = one_line_error(lambda: download.locate("mnist"))
-  assert f"'{bad}'" in message and "delete it to download it again" in message
-  assert server.requests == [] and bad.read_bytes() == b"not the file"
+  for name, content in files.items():
+    (cache / "mnist" / name).write_bytes(content)
+  own = cache / "mnist" / "train-labels-idx1-ubyte.gz"
+  own.write_bytes(b"a re-compressed copy")
+  with caplog.at_level("WARNING", logger=download.__name__):
+    assert download.locate("mnist") == cache / "mnist"
+    download.locate("mnist")
+  said = [r.getMessage() for r in caplog.records]
+  assert len(said) == 1 and f"'{own}'" in said[0] and "your own copy" in said[0]
+  assert server.requests == [] and own.read_bytes() == b"a re-compressed copy"
 
 
 def test_mirrors_in_order_the_environment_first(server, cache, monkeypatch):

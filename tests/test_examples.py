@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from experiments import config as config_lib
-from experiments import suite as suite_lib
+from experiments import loading
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "own_workload"
@@ -74,7 +74,7 @@ def test_every_config_of_the_example_loads(monkeypatch):
     assert config.dataset.name == "arrays" and config.model.name.startswith("my_models:")
   assert any(o.name == "optax.adamw" for o in config.compare.optimizers)
   for name in ("suite", "suite_smoke"):
-    suite, workloads = suite_lib.load_suite(EXAMPLE / f"{name}.yaml")
+    suite, workloads = loading.load_suite(EXAMPLE / f"{name}.yaml")
     assert list(workloads) == ["colored_digits_resnet", "breast_cancer_mlp"]
     assert workloads["colored_digits_resnet"].model.name == "my_models:resnet"
 
@@ -122,7 +122,7 @@ def test_the_kept_results_are_the_example_suites(monkeypatch):
   """examples/own_workload/results/ holds suite.yaml's own run (the README quotes it)."""
   monkeypatch.syspath_prepend(str(EXAMPLE))
   document = json.loads((EXAMPLE / "results" / "suite.json").read_text())
-  suite, _ = suite_lib.load_suite(EXAMPLE / "suite.yaml")
+  suite, _ = loading.load_suite(EXAMPLE / "suite.yaml")
   assert document["config"] == config_lib.to_dict(suite)
   assert [w["name"] for w in document["workloads"]] == ["colored_digits_resnet",
                                                          "breast_cancer_mlp"]

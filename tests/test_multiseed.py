@@ -7,8 +7,9 @@ import jax
 import pytest
 
 from experiments import config as config_lib
-from experiments import data, run
+from experiments import data
 from experiments.training import multiseed
+from experiments.workflows import run as run_engine
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,7 @@ def test_each_seed_equals_the_plain_runner(tiny, optimizer):
   for result in results:
     assert [e["epoch"] for e in result["evaluations"]] == [3, 4]  # every 3, and the end
     assert [e["step"] for e in result["evaluations"]] == [24, 32]
-    plain = run.train_and_evaluate(dataclasses.replace(
+    plain = run_engine.train_and_evaluate(dataclasses.replace(
         config, train=dataclasses.replace(config.train, seed=result["seed"])), dataset,
         progress=False)
     assert not result["diverged"]

@@ -25,16 +25,17 @@ import optax
 import pytest
 import yaml
 
-from experiments import compare, data, run, suite, typed_yaml
+from experiments import compare, data, loading, suite, typed_yaml
 from experiments import config as config_lib
 from experiments.config import ConfigError, OptimizerConfig
 from experiments.training import lanes, optax_names, optimizers
+from experiments.workflows import run as run_engine
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def entry(**fields) -> OptimizerConfig:
-  return config_lib.build(OptimizerConfig, fields, "optimizer")
+  return loading.build(OptimizerConfig, fields, "optimizer")
 
 
 def trajectory(tx, steps=6):
@@ -321,14 +322,14 @@ def test_a_bad_entry_is_one_line_naming_its_key(user_module, fields, message):
 
 def test_entries_of_compare_and_the_suite_name_their_own_key(tmp_path):
   with pytest.raises(ConfigError, match=r"^config key 'compare.optimizers\[1\].kwargs.bogus'"):
-    config_lib.load(None, ["compare.optimizers=[{name: dual_process}, {name: optax.lion, "
-                           "learning_rate: 1.0e-4, kwargs: {bogus: 1}}]"])
+    loading.load_config(None, ["compare.optimizers=[{name: dual_process}, {name: optax.lion, "
+                               "learning_rate: 1.0e-4, kwargs: {bogus: 1}}]"])
   (tmp_path / "w.yaml").write_text("dataset: {name: digits}\n")
   (tmp_path / "suite.yaml").write_text(yaml.safe_dump({
       "workloads": [{"name": "w", "config": "w.yaml"}],
       "optimizers": [{"name": "dual_process"}, {"name": "optax.adamww", "learning_rate": 1e-3}]}))
   with pytest.raises(ConfigError, match=r"^config key 'optimizers\[1\].name': optax has no"):
-    suite.load_suite(tmp_path / "suite.yaml")
+    loading.load_suite(tmp_path / "suite.yaml")
 
 
 # ---------------------------------------------------------------------------------------
@@ -411,7 +412,7 @@ def test_sweep_cells_of_an_optax_name_equal_plain_runs():
     plain = dataclasses.replace(config, optimizer=dataclasses.replace(
         config.optimizer, learning_rate=cell.learning_rate, momentum=cell.momentum,
         momentum_argument="b1"))
-    summary = run.train_and_evaluate(plain, dataset, progress=False)
+    summary = run_engine.train_and_evaluate(plain, dataset, progress=False)
     assert result["test_accuracy"] == pytest.approx(summary["test_accuracy"], abs=1e-6)
     assert summary["label"] == f"optax.lion(lr={cell.learning_rate:g}, b1={cell.momentum:g})"
 

@@ -19,11 +19,12 @@ import pytest
 from flax import nnx
 
 from experiments import config as config_lib
-from experiments import data, models, run
+from experiments import data, loading, models, run
 from experiments.config import ConfigError
 from experiments.models import variables
 from experiments.training import lanes, multiseed, optimizers
 from experiments.training import train as train_lib
+from experiments.workflows import run as run_engine
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MODULE = "own_models_under_test"
@@ -94,7 +95,7 @@ def user_folder(tmp_path_factory):
 
 
 def load(*overrides):
-  return config_lib.load(None, [*TINY, *overrides])
+  return loading.load_config(None, [*TINY, *overrides])
 
 
 @pytest.fixture(scope="module")
@@ -171,7 +172,7 @@ def test_sweep_cells_and_seeds_each_carry_their_own_statistics(tiny):
         config, optimizer=dataclasses.replace(config.optimizer, learning_rate=cell.learning_rate,
                                               momentum=cell.momentum),
         train=dataclasses.replace(config.train, seed=cell.seed))
-    plain[cell] = run.train_and_evaluate(c, dataset, progress=False)
+    plain[cell] = run_engine.train_and_evaluate(c, dataset, progress=False)
   for cell, result in zip(cells, results, strict=True):
     assert result["test_accuracy"] == pytest.approx(plain[cell]["test_accuracy"], abs=1e-6)
     assert result["test_loss"] == pytest.approx(plain[cell]["test_loss"], rel=1e-5)
@@ -186,6 +187,7 @@ import dataclasses, json, sys
 import jax, numpy as np
 from experiments import config as config_lib, data, models, run
 from experiments.training import optimizers, train as train_lib
+from experiments.workflows import run as run_engine
 
 assert len(jax.devices()) == 2, jax.devices()
 config = config_lib.load(None, sys.argv[1:])
@@ -193,7 +195,7 @@ dataset = data.load(config.dataset)
 summaries = {}
 for devices in (1, 2):
   c = dataclasses.replace(config, train=dataclasses.replace(config.train, devices=devices))
-  summaries[devices] = run.train_and_evaluate(c, dataset, progress=False)
+  summaries[devices] = run_engine.train_and_evaluate(c, dataset, progress=False)
 # One step, the batch split over both devices against one device: BatchNorm's statistics
 # are those of the whole batch either way.
 tx = optimizers.create(config.optimizer, 10)

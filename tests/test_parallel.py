@@ -14,6 +14,8 @@ import dataclasses, json
 import jax, numpy as np
 from experiments import config as config_lib, data, models, run, sweep
 from experiments.training import lanes, train as train_lib
+from experiments.workflows import sweep as sweep_engine
+from experiments.workflows import run as run_engine
 import optax
 
 assert len(jax.devices()) == 4, jax.devices()
@@ -23,7 +25,7 @@ dataset = data.load(config.dataset)
 results = {}
 for devices in (1, 4):
   c = dataclasses.replace(config, train=dataclasses.replace(config.train, devices=devices))
-  results[devices] = run.train_and_evaluate(c, dataset, progress=False)
+  results[devices] = run_engine.train_and_evaluate(c, dataset, progress=False)
 
 # One step, sharded against unsharded, on the same batch.
 tx = optax.sgd(0.1, 0.9)
@@ -49,7 +51,7 @@ sweeps = {}
 for devices in (1, 4):
   c = config_lib.load("configs/sweep_digits.yaml", overrides + [f"train.devices={devices}"])
   sweeps[devices] = [dict(r, cell=list(r["cell"]))
-                     for r in lanes.train_cells(c, data.load(c.dataset), sweep.all_cells(c))]
+                     for r in lanes.train_cells(c, data.load(c.dataset), sweep_engine.all_cells(c))]
 print(json.dumps({"one": results[1], "four": results[4], "step_diff": step_diff,
                   "loss_diff": abs(float(plain_metrics["loss"]) - float(sharded_metrics["loss"])),
                   "sweep_one": sweeps[1], "sweep_four": sweeps[4]}))

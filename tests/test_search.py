@@ -6,12 +6,16 @@ import dataclasses
 import pytest
 
 from experiments import config as config_lib
-from experiments import data, run, search, suite
+from experiments import data, loading
 from experiments.config import ConfigError
+from experiments.workflows import run as run_engine
+from experiments.workflows import search as search_engine
+from experiments.workflows import suite as suite_engine
 
 
-def space(**keys) -> search.SearchSpace:
-  return config_lib.build(search.SearchConfig, {"spaces": [{"label": "s", **keys}]}).spaces[0]
+def space(**keys) -> config_lib.SearchSpace:
+  search = {"spaces": [{"label": "s", **keys}]}
+  return loading.build(config_lib.SearchConfig, search).spaces[0]
 
 
 @pytest.mark.parametrize("keys, fragment", [
@@ -43,13 +47,13 @@ def test_a_space_that_cannot_be_searched_is_one_line_naming_its_key(keys, fragme
 def test_an_optax_space_draws_its_momentum_argument_and_keeps_its_kwargs():
   adamw = space(name="optax.adamw", momentum_argument="b1", kwargs={"b2": 0.99},
                 one_minus_momentum={"min": 0.01, "max": 0.5})
-  trial = search.draw(adamw, 1, 0, 0)[0]
-  entry = search.optimizer(adamw, trial, label="tuned adamw")
+  trial = search_engine.draw(adamw, 1, 0, 0)[0]
+  entry = search_engine.optimizer(adamw, trial, label="tuned adamw")
   assert entry.name == "optax.adamw" and entry.kwargs == {"b2": 0.99}
   assert entry.momentum_argument == "b1" and entry.momentum == trial["momentum"]
   assert 0.5 <= entry.momentum <= 0.99
   lion = space(name="optax.lion")  # no momentum range: lion keeps its own b1
-  assert search.optimizer(lion, search.draw(lion, 1, 0, 0)[0]).momentum is None
+  assert search_engine.optimizer(lion, search_engine.draw(lion, 1, 0, 0)[0]).momentum is None
 
 
 SPACES = {
@@ -74,12 +78,13 @@ def test_a_trial_scores_what_its_retrained_entry_scores(name):
   is what its entry, trained alone with the search's seed, scores on the same split."""
   config = config_lib.load(None, ["dataset.limit_train=400", "model.hidden_sizes=[16]",
                                   "train.epochs=2", "train.progress=false"])
-  _, held_out = suite.validation_split(data.load(config.dataset), 0.25, seed=0)
+  _, held_out = suite_engine.validation_split(data.load(config.dataset), 0.25, seed=0)
   tuned = space(**SPACES[name])
-  trials = search.run(config, held_out, tuned, search.draw(tuned, 2, 0, 0), training_seed=0)
+  trials = search_engine.run(config, held_out, tuned, search_engine.draw(tuned, 2, 0, 0),
+                             training_seed=0)
   for trial in trials:
-    alone = dataclasses.replace(config, optimizer=search.optimizer(tuned, trial))
-    summary = run.train_and_evaluate(alone, held_out, progress=False)
+    alone = dataclasses.replace(config, optimizer=search_engine.optimizer(tuned, trial))
+    summary = run_engine.train_and_evaluate(alone, held_out, progress=False)
     assert not trial["diverged"]
     assert trial["validation_accuracy"] == pytest.approx(summary["test_accuracy"], abs=1e-6)
   assert trials[0]["validation_accuracy"] != trials[1]["validation_accuracy"]

@@ -214,9 +214,10 @@ def test_without_the_package_nothing_is_written_and_one_info_line_says_so(
   monkeypatch.setattr(tensorboard_log, "_protos", lambda: None)
   monkeypatch.setattr(tensorboard_log, "_said_missing", False)
   with caplog.at_level(logging.INFO, logger=tensorboard_log.__name__):
-    log = outputs.MetricsLog(tmp_path / "metrics.jsonl", tensorboard=True)
+    log = outputs.MetricsLog(tmp_path / "metrics.jsonl",
+                            sink=tensorboard_log.metrics_sink(tmp_path))
     log.append([{"step": 1, "loss": 0.5}])
     store = tensorboard_log.store(tmp_path / "runs", tmp_path, "compare")
-  assert log.events is None and type(store) is outputs.ResultStore
+  assert log.sink is None and type(store) is outputs.ResultStore
   assert [p.name for p in tmp_path.iterdir()] == ["metrics.jsonl"]
   assert len([r for r in caplog.records if "tensorboard" in r.getMessage()]) == 1

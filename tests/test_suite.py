@@ -9,9 +9,11 @@ import pytest
 import yaml
 
 from experiments import config as config_lib
-from experiments import data, search, suite
+from experiments import data, suite
 from experiments.analysis import equivalence, scoring, tuning_curves
 from experiments.training import lanes, multiseed
+from experiments.workflows import search as search_engine
+from experiments.workflows import suite as suite_engine
 
 QUICK = "configs/suite_quick.yaml"
 TIMINGS = ("wall_time_s", "compute_time_s", "train_seconds", "time_to_target_s",
@@ -123,7 +125,7 @@ def test_report_only_writes_the_same_report_again_and_trains_nothing(finished, t
   shutil.copytree(finished, copy, ignore=shutil.ignore_patterns(".lock"))
   for name in ("suite.md", "profile.png", "accuracy.png"):
     (copy / name).unlink()
-  monkeypatch.setattr(suite, "run_suite", lambda *a, **k: pytest.fail("it trained"))
+  monkeypatch.setattr(suite_engine, "run_suite", lambda *a, **k: pytest.fail("it trained"))
   assert suite.main(["--out", str(copy), "--report-only"]) == 0
   assert (copy / "suite.md").read_text() == (finished / "suite.md").read_text()
   assert (copy / "suite.json").read_text() == (finished / "suite.json").read_text()
@@ -177,7 +179,7 @@ def test_an_interrupted_suite_resumes_to_the_same_result(finished, tmp_path, mon
 def test_trials_look_at_a_validation_split_of_the_training_set_only(monkeypatch):
   config = config_lib.load("configs/default.yaml", ["train.epochs=1"])
   dataset = data.load(config.dataset)
-  training, held_out = suite.validation_split(dataset, 0.25, seed=0)
+  training, held_out = suite_engine.validation_split(dataset, 0.25, seed=0)
   rows = lambda x: {a.tobytes() for a in x}
   assert rows(held_out.test_x) | rows(held_out.train_x) == rows(dataset.train_x)
   assert len(held_out.train_y) + len(held_out.test_y) == len(dataset.train_y)
@@ -195,14 +197,15 @@ def test_trials_look_at_a_validation_split_of_the_training_set_only(monkeypatch)
             for c in cells]
 
   monkeypatch.setattr(lanes, "train_cells", fake_train_cells)
-  space = search.SearchSpace(label="tuned sgd", learning_rate=search.LogUniform(0.01, 1.0))
-  trials = search.run(config, held_out, space, search.draw(space, 8, 0, 0), 0)
+  space = config_lib.SearchSpace(label="tuned sgd",
+                                    learning_rate=config_lib.LogUniform(0.01, 1.0))
+  trials = search_engine.run(config, held_out, space, search_engine.draw(space, 8, 0, 0), 0)
   assert seen == [held_out]
   for trial in trials:  # scored on validation; a diverged trial at chance level
     expected = 0.1 if trial["learning_rate"] > 0.5 else trial["learning_rate"]
     assert trial["validation_accuracy"] == pytest.approx(expected)
-  assert search.draw(space, 8, 0, 0) == search.draw(space, 8, 0, 0)
-  assert search.draw(space, 8, 0, 0) != search.draw(space, 8, 0, 1)
+  assert search_engine.draw(space, 8, 0, 0) == search_engine.draw(space, 8, 0, 0)
+  assert search_engine.draw(space, 8, 0, 0) != search_engine.draw(space, 8, 0, 1)
 
 
 def write_suite(tmp_path, **changes):

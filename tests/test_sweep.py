@@ -9,8 +9,10 @@ import pytest
 
 import dualprocess
 from experiments import config as config_lib
-from experiments import data, run, sweep
+from experiments import data, sweep
 from experiments.training import lanes
+from experiments.workflows import run as run_engine
+from experiments.workflows import sweep as sweep_engine
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +30,7 @@ def cells_of(result):
 
 def test_sweep_cells_equal_plain_runs_and_divergence_is_isolated(tiny, tmp_path):
   config, dataset = tiny
-  result = sweep.sweep(config, dataset, tmp_path)
+  result = sweep_engine.sweep(config, dataset, tmp_path)
   assert (tmp_path / "landscape.png").is_file()
   saved = json.loads((tmp_path / "sweep.json").read_text())
   # (0.01, 0.9) is both a grid cell and the traditional pair: trained once; the
@@ -46,13 +48,13 @@ def test_sweep_cells_equal_plain_runs_and_divergence_is_isolated(tiny, tmp_path)
           config, optimizer=config_lib.OptimizerConfig(
               name="dual_process", learning_rate=healthy["learning_rate"], momentum=momentum),
           train=dataclasses.replace(config.train, seed=seed))
-      summary = run.train_and_evaluate(plain, dataset, progress=False)
+      summary = run_engine.train_and_evaluate(plain, dataset, progress=False)
       assert accuracy == pytest.approx(summary["test_accuracy"], abs=1e-6)
   # Every named constant set is marked; the default config's optimizer is the derived one.
   assert list(result["references"]) == list(dualprocess.constants.NAMES)
   assert saved["references"]["reported"]["learning_rate"] == 0.016
   derived = result["references"]["double_bayesian"]
-  plain = run.train_and_evaluate(dataclasses.replace(
+  plain = run_engine.train_and_evaluate(dataclasses.replace(
       config, train=dataclasses.replace(config.train, seed=0)), dataset, progress=False)
   assert (plain["learning_rate"], plain["momentum"]) == dualprocess.hyperparameters()
   assert derived["test_accuracy"][0] == pytest.approx(plain["test_accuracy"], abs=1e-6)
@@ -115,7 +117,7 @@ def test_folds_with_dropout_each_lane_equals_its_plain_run_and_the_claim_is_comp
   halves = [round(0.5 * n) for n in np.bincount(full.train_y)]  # stratified: per class
   assert len(dataset.train_y) == sum(halves) and float(dataset.train_x.min()) == -1.0
   np.testing.assert_allclose(np.sort(dataset.train_x.ravel())[[0, -1]], [-1.0, 1.0])
-  result = sweep.sweep(config, dataset, tmp_path)
+  result = sweep_engine.sweep(config, dataset, tmp_path)
   assert (tmp_path / "grid.png").is_file() and (tmp_path / "landscape.png").is_file()
   table = (tmp_path / "grid.md").read_text()
   assert "| 0.016 | " in table and " ★" in table and "**" in table and "double_bayesian" in table
@@ -125,7 +127,7 @@ def test_folds_with_dropout_each_lane_equals_its_plain_run_and_the_claim_is_comp
   assert len(cell["per_fold_test_accuracy"]) == len(cell["per_fold_validation_accuracy"]) == 2
   for fold, test, validation in zip(cell["folds"], cell["per_fold_test_accuracy"],
                                     cell["per_fold_validation_accuracy"], strict=True):
-    plain = run.train_and_evaluate(dataclasses.replace(
+    plain = run_engine.train_and_evaluate(dataclasses.replace(
         config, optimizer=config_lib.OptimizerConfig(name="sgd", learning_rate=0.016,
                                                      momentum=0.874),
         dataset=dataclasses.replace(config.dataset, fold=fold)), dataset, progress=False)
@@ -157,7 +159,7 @@ def test_cells_under_a_shared_schedule_equal_plain_runs_with_that_peak(tmp_path)
   for cell, result in zip(cells, results, strict=True):
     plain = dataclasses.replace(config, optimizer=dataclasses.replace(
         config.optimizer, learning_rate=cell.learning_rate, momentum=cell.momentum))
-    summary = run.train_and_evaluate(plain, dataset, progress=False)
+    summary = run_engine.train_and_evaluate(plain, dataset, progress=False)
     assert result["test_accuracy"] == pytest.approx(summary["test_accuracy"], abs=1e-6)
   assert results[0]["test_accuracy"] != results[1]["test_accuracy"]  # the peak matters
 

@@ -4,6 +4,7 @@ import jax
 import numpy as np
 
 from experiments.training import train as train_lib
+from experiments.workflows import run as run_engine
 
 
 def key_bits(key):
@@ -28,7 +29,7 @@ def test_a_bfloat16_run_learns_with_float32_parameters_optimizer_state_and_loss(
   import jax.numpy as jnp
 
   from experiments import config as config_lib
-  from experiments import data, models, run
+  from experiments import data, models
   from experiments.models import variables
   from experiments.training import optimizers
 
@@ -36,9 +37,9 @@ def test_a_bfloat16_run_learns_with_float32_parameters_optimizer_state_and_loss(
                                   "train.epochs=3", "train.progress=false",
                                   "train.compute_dtype=bfloat16"])
   dataset = data.load(config.dataset)
-  summary = run.train_and_evaluate(config, dataset, progress=False)
+  summary = run_engine.train_and_evaluate(config, dataset, progress=False)
   assert summary["test_accuracy"] > 0.5  # ten classes: chance is 0.1
-  plain = run.train_and_evaluate(dataclasses.replace(
+  plain = run_engine.train_and_evaluate(dataclasses.replace(
       config, train=dataclasses.replace(config.train, compute_dtype="float32")), dataset,
       progress=False)
   assert abs(summary["test_accuracy"] - plain["test_accuracy"]) < 0.1

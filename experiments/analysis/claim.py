@@ -97,6 +97,22 @@ def _rank(cell: dict, ranked: list[dict], means: dict) -> int | None:
   return None if mine is None else 1 + sum(means[id(c)] > mine for c in ranked)
 
 
+def _reference_and_ranking(cells: Sequence[dict], reference: Sequence[float]):
+  """The reference's cell and the cells ranked on validation, or a ValueError saying why
+  the claim cannot be judged."""
+  learning_rate, momentum = reference
+  mine = find_cell(cells, learning_rate, momentum)
+  if mine is None:
+    raise ValueError(f"reference ({learning_rate}, {momentum}) is not a cell of the grid")
+  if any(c.get("per_fold_validation_accuracy") is None for c in cells if
+         _mean(c.get("per_fold_test_accuracy")) is not None):
+    raise ValueError("the claim needs per-fold validation accuracies (dataset.folds)")
+  ranked, means = _ranked(cells, "per_fold_validation_accuracy")
+  if not ranked:
+    raise ValueError("every cell of the grid diverged")
+  return mine, (ranked, means)
+
+
 def evaluate_claim(cells: Sequence[dict], reference: Sequence[float], margin: float,
                    alpha: float = 0.05) -> dict:
   """The claim that ``reference`` is the best cell of ``cells``, on validation.
@@ -122,33 +138,17 @@ def evaluate_claim(cells: Sequence[dict], reference: Sequence[float], margin: fl
     ``winners_curse`` and ``split``.
   """
   learning_rate, momentum = reference
-  mine = find_cell(cells, learning_rate, momentum)
-  if mine is None:
-    raise ValueError(f"reference ({learning_rate}, {momentum}) is not a cell of the grid")
-  if any(c.get("per_fold_validation_accuracy") is None for c in cells if
-         _mean(c.get("per_fold_test_accuracy")) is not None):
-    raise ValueError("the claim needs per-fold validation accuracies (dataset.folds)")
-  ranked, means = _ranked(cells, "per_fold_validation_accuracy")
-  if not ranked:
-    raise ValueError("every cell of the grid diverged")
+  mine, (ranked, means) = _reference_and_ranking(cells, reference)
   by_test, test_means = _ranked(cells, "per_fold_test_accuracy")
   best = ranked[0]
   other = best if mine is not best else (ranked[1] if len(ranked) > 1 else None)
   pair = lambda c: [c["learning_rate"], c["momentum"]]
   folds = len(best["per_fold_validation_accuracy"])
-
-  def against(cell, key):
-    if means[id(mine)] is None or cell is None:
-      return None
-    return equivalence.compare(mine[key], cell[key], margin, alpha)
-
+  against = lambda cell, key: (None if means[id(mine)] is None or cell is None else
+                               equivalence.compare(mine[key], cell[key], margin, alpha))
   comparison = against(other, "per_fold_validation_accuracy")
   verdict = "worse" if comparison is None and other is not None else (
       comparison["verdict"] if comparison else "inconclusive")
-  family = [equivalence.compare(c["per_fold_validation_accuracy"],
-                                best["per_fold_validation_accuracy"], margin, alpha)
-            for c in ranked[1:]]
-  family = equivalence.corrected(family)
   std = comparison["std_difference"] if comparison else None
   return {
       "reference": [learning_rate, momentum], "num_cells": len(cells),
@@ -167,18 +167,36 @@ def evaluate_claim(cells: Sequence[dict], reference: Sequence[float], margin: fl
       "test": equivalence.TEST_NAME,
       "comparison": comparison,
       "comparison_on_test": against(other, "per_fold_test_accuracy"),
-      "power": None if std is None else {
-          "minimum_detectable_effect": equivalence.minimum_detectable_effect(
-              std, folds, alpha),
+      "power": _power(std, folds, margin, alpha),
+      **_family_against_best(ranked, margin, alpha),
+      "winners_curse": WINNERS_CURSE,
+  }
+
+
+def _power(std, folds: int, margin: float, alpha: float):
+  """The minimum detectable effect and the folds that would settle the margin, or None."""
+  if std is None:
+    return None
+  return {"minimum_detectable_effect": equivalence.minimum_detectable_effect(std, folds, alpha),
           "folds_needed_for_margin": equivalence.pairs_needed(std, margin, alpha),
-          "statement": "one-sided at alpha, 80 % power, at the observed spread (ddof 1)"},
+          "statement": "one-sided at alpha, 80 % power, at the observed spread (ddof 1)"}
+
+
+def _family_against_best(ranked: list[dict], margin: float, alpha: float) -> dict:
+  """Every other cell against the best on validation, Holm-corrected over the grid."""
+  best = ranked[0]
+  pair = lambda c: [c["learning_rate"], c["momentum"]]
+  family = equivalence.corrected([
+      equivalence.compare(c["per_fold_validation_accuracy"],
+                          best["per_fold_validation_accuracy"], margin, alpha)
+      for c in ranked[1:]])
+  return {
       "correction": "holm over the grid's cells against the best (statsmodels multipletests)",
       "cells_equivalent_to_best": [pair(c) for c, f in zip(ranked[1:], family, strict=True)
                                    if f["corrected_verdict"] == "equivalent"],
       "cells_worse_than_best": sum(f["corrected_verdict"] == "worse" for f in family),
       "cells_no_spread_to_best": sum(f["verdict"] == "no spread" for f in family),
       "cells_compared": len(family),
-      "winners_curse": WINNERS_CURSE,
   }
 
 

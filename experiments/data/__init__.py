@@ -32,7 +32,8 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from ..config import ConfigError, DatasetConfig
+from ..config import DatasetConfig
+from ..errors import ConfigError
 from . import arrays, idx, splits
 from .arrays import relative_to_cwd
 

@@ -50,7 +50,8 @@ from collections.abc import Mapping
 import numpy as np
 
 from .. import imports
-from ..config import ConfigError, DatasetConfig
+from ..config import DatasetConfig
+from ..errors import ConfigError
 
 KEYS = ("x_train", "y_train", "x_test", "y_test")
 VALIDATION_KEYS = ("x_val", "y_val")
@@ -223,38 +224,8 @@ def check(arrays: dict, source: _Source, num_classes, scale: str) -> int:
   splits = [s for s in ("train", "test", "val") if f"x_{s}" in arrays]
   shape, dtype = None, None
   for split in splits:
-    x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
-    x_key, y_key = f"x_{split}", f"y_{split}"
-    if not isinstance(x, np.ndarray) or x.ndim < 2:
-      raise ConfigError(f"{source.at(x_key)} has shape {np.shape(x)}; expected "
-                        "[N, *example_shape] (one tabular feature: [N, 1])")
-    if len(x) == 0:
-      raise ConfigError(f"{source.at(x_key)} has no examples; every split needs some")
-    if not (x.dtype == np.uint8 or np.issubdtype(x.dtype, np.floating)):
-      raise ConfigError(f"{source.at(x_key)} has dtype {x.dtype}; features must be uint8 "
-                        "(scaled by dataset.scale) or floating point (kept as they are)")
-    if shape is None:
-      shape, dtype = x.shape[1:], x.dtype
-    elif x.shape[1:] != shape:
-      raise ConfigError(f"{source.at(x_key)} has examples of shape {x.shape[1:]}, x_train "
-                        f"of {shape}; every split needs the training examples' shape")
-    elif (x.dtype == np.uint8) != (dtype == np.uint8):
-      raise ConfigError(f"{source.at(x_key)} has dtype {x.dtype}, x_train {dtype}; all "
-                        "splits need uint8 or all floating point")
-    if y.ndim != 1:
-      raise ConfigError(f"{source.at(y_key)} has shape {y.shape}; expected one integer label "
-                        "per example, [N]")
-    if len(y) != len(x):
-      raise ConfigError(f"{source.at(y_key)} has {len(y)} labels for the {len(x)} examples "
-                        f"of {x_key}; the counts must agree")
-    if not np.issubdtype(y.dtype, np.integer):
-      raise ConfigError(f"{source.at(y_key)} has dtype {y.dtype}; labels must be integers "
-                        "0..C-1")
-    if np.asarray(y).min() < 0:
-      raise ConfigError(f"{source.at(y_key)} has label {np.asarray(y).min()}; labels must be "
-                        "integers 0..C-1")
-    if x.dtype != np.uint8:
-      _check_finite(x, source.at(x_key))
+    shape, dtype = _check_features(arrays, split, source, shape, dtype)
+    _check_labels(arrays, split, source)
   if scale == "symmetric" and dtype != np.uint8:
     raise ConfigError(f"config key 'dataset.scale': 'symmetric' scales uint8 pixels, but the "
                       f"features of {source} are {dtype}, kept as they are (use 'unit')")
@@ -272,6 +243,49 @@ def check(arrays: dict, source: _Source, num_classes, scale: str) -> int:
     raise ConfigError(f"{source.at('y_train')} has one class only; labels 0..C-1 need C >= 2")
   check_classes(np.asarray(arrays["y_train"]), num_classes, source.at("y_train"))
   return num_classes
+
+
+def _check_features(arrays: dict, split: str, source: _Source, shape, dtype):
+  """One split's features: [N, *example_shape], uint8 or float, finite, the training
+  examples' shape and kind; returns the shape and dtype the next split must have."""
+  x, x_key = arrays[f"x_{split}"], f"x_{split}"
+  if not isinstance(x, np.ndarray) or x.ndim < 2:
+    raise ConfigError(f"{source.at(x_key)} has shape {np.shape(x)}; expected "
+                      "[N, *example_shape] (one tabular feature: [N, 1])")
+  if len(x) == 0:
+    raise ConfigError(f"{source.at(x_key)} has no examples; every split needs some")
+  if not (x.dtype == np.uint8 or np.issubdtype(x.dtype, np.floating)):
+    raise ConfigError(f"{source.at(x_key)} has dtype {x.dtype}; features must be uint8 "
+                      "(scaled by dataset.scale) or floating point (kept as they are)")
+  if shape is None:
+    shape, dtype = x.shape[1:], x.dtype
+  elif x.shape[1:] != shape:
+    raise ConfigError(f"{source.at(x_key)} has examples of shape {x.shape[1:]}, x_train "
+                      f"of {shape}; every split needs the training examples' shape")
+  elif (x.dtype == np.uint8) != (dtype == np.uint8):
+    raise ConfigError(f"{source.at(x_key)} has dtype {x.dtype}, x_train {dtype}; all "
+                      "splits need uint8 or all floating point")
+  if x.dtype != np.uint8:
+    _check_finite(x, source.at(x_key))
+  return shape, dtype
+
+
+def _check_labels(arrays: dict, split: str, source: _Source) -> None:
+  """One split's labels: one non-negative integer per example."""
+  x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+  x_key, y_key = f"x_{split}", f"y_{split}"
+  if y.ndim != 1:
+    raise ConfigError(f"{source.at(y_key)} has shape {y.shape}; expected one integer label "
+                      "per example, [N]")
+  if len(y) != len(x):
+    raise ConfigError(f"{source.at(y_key)} has {len(y)} labels for the {len(x)} examples "
+                      f"of {x_key}; the counts must agree")
+  if not np.issubdtype(y.dtype, np.integer):
+    raise ConfigError(f"{source.at(y_key)} has dtype {y.dtype}; labels must be integers "
+                      "0..C-1")
+  if np.asarray(y).min() < 0:
+    raise ConfigError(f"{source.at(y_key)} has label {np.asarray(y).min()}; labels must be "
+                      "integers 0..C-1")
 
 
 def check_classes(labels: np.ndarray, num_classes: int, where: str) -> None:

@@ -5,8 +5,9 @@ under one cache folder (:func:`data_home`), one sub-folder per dataset. A file m
 there is downloaded from the dataset's public mirrors, tried in order, and kept only if
 its checksums match the recorded ones: it is written to a temporary file in the same
 folder, checked, then renamed, so an interrupted or corrupted download never leaves
-anything under the final name. A file already there is checked too and never replaced
-silently: a mismatch is an error that says to delete it.
+anything under the final name. A file already there is used and never replaced; where
+its checksums differ from the published ones (a re-compressed copy, say) one warning
+line says so, and its format is checked when it is read.
 
 Every failure is a :class:`ConfigError` of one line (the command line exits 2): offline,
 it names the folder and the exact files to put there, or ``dataset.path`` to set.
@@ -142,8 +143,8 @@ def mirrors(name: str) -> tuple[str, ...]:
 
 
 def cached(name: str) -> Optional[pathlib.Path]:
-  """The dataset's folder if every file is there (each checked), else None; never
-  downloads. Raises :class:`ConfigError` for a file there whose checksum fails."""
+  """The dataset's folder if every file is there, else None; never downloads. A file
+  whose checksums differ from the published ones is said once, in a warning."""
   folder = data_home() / name
   present = [_check_existing(folder / file, sums) for file, sums in _table(name).items()]
   return folder if all(present) else None
@@ -161,8 +162,8 @@ def locate(name: str, progress: bool = True) -> pathlib.Path:
     ``data_home() / name``, with every file of :func:`file_names` checked.
 
   Raises:
-    ConfigError: a file there fails its checksum; a download fails its checksum (the
-      copy is deleted); no mirror gives the file (offline); the folder can't be made.
+    ConfigError: a download fails its checksum (the copy is deleted); no mirror gives
+      the file (offline); the folder can't be made; a file there cannot be read.
   """
   folder = data_home() / name
   table = _table(name)
@@ -181,8 +182,8 @@ def _table(name: str) -> dict[str, Published]:
 
 
 def _check_existing(path: pathlib.Path, sums: Published) -> bool:
-  """Whether ``path`` is there; a copy there whose checksum fails is an error, not
-  downloaded again silently (it may be the user's own, or a disk's fault)."""
+  """Whether ``path`` is there; a copy whose checksums differ is the user's own, used as
+  it is, with one warning (it is never downloaded again silently)."""
   if not path.is_file():
     return False
   hashes = _hashes()
@@ -195,10 +196,16 @@ def _check_existing(path: pathlib.Path, sums: Published) -> bool:
     raise ConfigError(f"dataset file '{path}': cannot be read ({error.strerror or error}); "
                       "fix its permissions or delete it to download it again") from None
   wrong = _mismatch(hashes, sums)
-  if wrong:
-    raise ConfigError(f"dataset file '{path}': {wrong} (a corrupted or different copy); "
-                      "delete it to download it again, or set dataset.path to your copy")
+  if wrong and path not in _warned:
+    # A copy someone put there (re-compressed by a distribution, say) is theirs to use;
+    # it is said once, never replaced, and its format is checked when it is read.
+    _warned.add(path)
+    _log.warning("dataset file '%s': %s; read as your own copy (delete it to download "
+                 "the published one)", path, wrong)
   return True
+
+
+_warned: set = set()  # files already said to differ from the published ones
 
 
 def _hashes():

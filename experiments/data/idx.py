@@ -17,7 +17,7 @@ import zlib
 
 import numpy as np
 
-from ..config import ConfigError
+from ..errors import ConfigError
 
 # The four files under the names the common distributions use: LeCun's
 # originals (also Debian's and torchvision's raw folder), and the mirrors that

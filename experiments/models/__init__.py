@@ -26,7 +26,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from ..config import ConfigError, ModelConfig
+from ..config import ModelConfig
+from ..errors import ConfigError
 from . import conv, own, variables
 
 __all__ = ["CNN", "MLP", "Logistic", "create", "own", "variables"]

@@ -25,7 +25,8 @@ import jax.numpy as jnp
 from flax import nnx
 
 from .. import imports
-from ..config import ConfigError, ModelConfig
+from ..config import ModelConfig
+from ..errors import ConfigError
 from . import variables
 
 REQUIRED = ("input_shape", "num_classes", "rngs")  # the arguments every factory takes

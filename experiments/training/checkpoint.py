@@ -32,7 +32,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from .. import outputs
-from ..config import ConfigError
+from ..errors import ConfigError
 
 
 class Checkpointer:
@@ -49,6 +49,7 @@ class Checkpointer:
     self._absl.setLevel(logging.CRITICAL)
     self.manager = self._open()
     _open.add(self)
+    outputs.on_release(finish_open)  # a command's end commits this before its lock goes
 
   def finish_quietly(self) -> None:
     """``finish`` for a command that is failing already: what cannot commit is discarded."""

@@ -13,7 +13,8 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
-from ..config import ConfigError, ExperimentConfig
+from ..config import ExperimentConfig
+from ..errors import ConfigError
 
 
 def maybe_initialize_distributed() -> None:
@@ -61,11 +62,3 @@ def gather(tree):
   if jax.process_count() > 1:
     return multihost_utils.process_allgather(tree, tiled=True)
   return jax.device_get(tree)
-
-
-def agree(value: int) -> int:
-  """Process 0's ``value`` on every process (itself in a one-process job): for choices
-  made from a clock, which differs between hosts but must not differ between their runs."""
-  if jax.process_count() == 1:
-    return value
-  return int(multihost_utils.broadcast_one_to_all(np.int64(value)))

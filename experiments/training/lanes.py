@@ -16,12 +16,13 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, NamedTuple, Optional
 
 import numpy as np
 
-from ..config import ConfigError, ExperimentConfig
+from ..config import ExperimentConfig
 from ..data import Dataset, splits
+from ..errors import ConfigError
 from . import stopping
 
 # JAX and Optax are imported where they are used: the sweep command's --help and a
@@ -78,6 +79,34 @@ def injected_optimizer(config: ExperimentConfig, total_steps: int,
   return optax.inject_hyperparams(pipeline)(learning_rate=1.0, momentum=0.0)
 
 
+class Programs(NamedTuple):
+  """What every lane engine builds first (the sweep's and search's cells, the suite's seeds)."""
+
+  graph: Any  # the model's graph, shared by every lane
+  initial: dict  # seed -> its TrainState at step 0 (parameters, optimizer and model state)
+  epoch: Callable  # train.py's epoch over the model's graph
+  evaluate: Callable  # train.py's evaluation
+  vectorized: bool  # lanes side by side (vmap) or one after another (lax.map)
+
+
+def programs(config: ExperimentConfig, dataset: Dataset, tx, seeds, num_train: int
+             ) -> Programs:
+  """Each seed's model and train state, built once, and the epoch and evaluation
+  functions over the model's graph: the per-seed setup both lane engines share."""
+  from .. import models
+  from . import train as train_lib
+  initial, graph = {}, None
+  for seed in seeds:
+    model = models.create(config.model, dataset.input_shape, dataset.num_classes, seed,
+                          config.train.compute_dtype)
+    graph, initial[seed] = train_lib.init_state(model, tx)
+  epoch = train_lib.make_epoch(train_lib.make_train_step(graph, tx, config.loss.name),
+                               num_train, config.train.batch_size)
+  evaluate = train_lib.make_evaluate(graph, config.loss.name)
+  vectorized = resolve_lanes(config.sweep.lanes if config.sweep else "auto") == "vmap"
+  return Programs(graph, initial, epoch, evaluate, vectorized)
+
+
 def train_cells(config: ExperimentConfig, dataset: Dataset, cells: list[Cell],
                 chunk_size=None, store=None, stop=stopping.NEVER, say=None,
                 momentum_per_lane: bool = True) -> list[dict]:
@@ -89,11 +118,9 @@ def train_cells(config: ExperimentConfig, dataset: Dataset, cells: list[Cell],
   devices never do either.
   """
   import jax
-  import jax.numpy as jnp
 
-  from .. import models
   from . import train as train_lib
-  from .devices import gather, place, select_devices
+  from .devices import place, select_devices
   devices = select_devices(config, split_batch=False)
   mesh = jax.sharding.Mesh(np.array(devices), ("cells",))
   by_cell = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("cells"))
@@ -107,18 +134,30 @@ def train_cells(config: ExperimentConfig, dataset: Dataset, cells: list[Cell],
   tx = injected_optimizer(config, config.train.epochs * train_lib.steps_per_epoch(
       num_train, config.train.batch_size), weight_decay_per_lane=decays,
       momentum_per_lane=momentum_per_lane)
-  seeds = sorted({c.seed for c in cells})
-  variables_by_seed = {}  # the initial parameters and non-parameter state of each seed
-  for seed in seeds:
-    model = models.create(config.model, dataset.input_shape, dataset.num_classes, seed,
-                          config.train.compute_dtype)
-    graph, state = train_lib.init_state(model, tx)
-    variables_by_seed[seed] = (state.params, state.model_state)
-  vectorized = resolve_lanes(config.sweep.lanes if config.sweep else "auto") == "vmap"
+  built = programs(config, dataset, tx, sorted({c.seed for c in cells}), num_train)
   validated = config.dataset.folds is not None
-  epoch = train_lib.make_epoch(train_lib.make_train_step(graph, tx, config.loss.name),
-                               num_train, config.train.batch_size)
-  evaluate = train_lib.make_evaluate(graph, config.loss.name)
+  run_chunk = _chunk_program(config, built, tx, decays, validated)
+  arrays = place([dataset.train_x, dataset.train_y, dataset.test_x, dataset.test_y],
+                 replicated)
+
+  def train_chunk(chunk: list[Cell], size: int) -> list[dict]:
+    padded = chunk + [chunk[-1]] * (size - len(chunk))  # one shape, one compilation
+    lanes = place(_lane_inputs(padded, built.initial, split_of, validated), by_cell)
+    *lanes, dropout_keys = lanes
+    on_devices = run_chunk(*lanes, jax.random.wrap_key_data(dropout_keys), *arrays)
+    return _chunk_results(chunk, size, on_devices)
+
+  return in_chunks(cells, chunk_size or len(cells), len(devices), train_chunk, store, stop, say)
+
+
+def _chunk_program(config: ExperimentConfig, built: Programs, tx, decays: bool,
+                   validated: bool) -> Callable:
+  """The compiled program of a chunk: every lane initialized with its hyperparameters,
+  trained for the run's epochs, then evaluated on the test set (and its fold)."""
+  import jax
+  import jax.numpy as jnp
+
+  from . import train as train_lib
 
   def init_cell(params, model_state, learning_rate, momentum, weight_decay):
     opt_state = tx.init(params)
@@ -135,7 +174,7 @@ def train_cells(config: ExperimentConfig, dataset: Dataset, cells: list[Cell],
 
     def one_epoch(states, epoch_index):
       keys = jax.vmap(lambda s: train_lib.epoch_key(s, epoch_index))(seeds)
-      states, metrics = lanewise(epoch, (0, None, None, 0, 0, 0), vectorized)(
+      states, metrics = lanewise(built.epoch, (0, None, None, 0, 0, 0), built.vectorized)(
           states, train_x, train_y, keys, train_indices, dropout_keys)
       return states, (metrics["loss"][:, -1], jnp.all(jnp.isfinite(metrics["loss"]), axis=1))
 
@@ -144,53 +183,59 @@ def train_cells(config: ExperimentConfig, dataset: Dataset, cells: list[Cell],
 
     def evaluate_lane(lane):  # lanes a few at a time: a CNN's evaluation is large
       lane_params, lane_state, validation = lane
-      metrics = evaluate(lane_params, test_x, test_y, model_state=lane_state)
+      metrics = built.evaluate(lane_params, test_x, test_y, model_state=lane_state)
       if validated:
-        metrics["validation_accuracy"] = evaluate(lane_params, train_x, train_y,
-                                                  validation, lane_state)["test_accuracy"]
+        metrics["validation_accuracy"] = built.evaluate(
+            lane_params, train_x, train_y, validation, lane_state)["test_accuracy"]
       return metrics
 
     tests = jax.lax.map(evaluate_lane, (states.params, states.model_state,
                                         validation_indices),
                         batch_size=min(EVALUATION_LANES, learning_rates.shape[0])
-                        if vectorized else None)
+                        if built.vectorized else None)
     params_finite = jax.vmap(train_lib.all_finite)(states.params)
     return tests, final_losses[-1], jnp.all(finite, axis=0) & params_finite
 
-  arrays = place([dataset.train_x, dataset.train_y, dataset.test_x, dataset.test_y],
-                 replicated)
+  return run_chunk
 
-  def train_chunk(chunk: list[Cell], size: int) -> list[dict]:
-    padded = chunk + [chunk[-1]] * (size - len(chunk))  # one shape, one compilation
-    initial = jax.tree.map(lambda *leaves: np.stack(leaves),
-                           *[variables_by_seed[c.seed] for c in padded])
-    no_validation = np.zeros(1, np.int32)
-    lanes = place((initial, np.asarray([c.learning_rate for c in padded], np.float32),
-                   np.asarray([c.momentum for c in padded], np.float32),
-                   np.asarray([c.weight_decay or 0.0 for c in padded], np.float32),
-                   np.asarray([c.seed for c in padded]),
-                   np.stack([split_of[c.fold].train for c in padded]),
-                   np.stack([split_of[c.fold].validation if validated else no_validation
-                             for c in padded]),
-                   jax.random.key_data(jnp.stack([train_lib.dropout_key(
-                       c.seed, c.fold, c.learning_rate, c.momentum) for c in padded]))),
-                  by_cell)
-    *lanes, dropout_keys = lanes
-    outputs_on_devices = run_chunk(*lanes, jax.random.wrap_key_data(dropout_keys), *arrays)
-    device_of_lane = lane_devices(outputs_on_devices[2])
-    tests, final_loss, finite = gather(outputs_on_devices)
-    results = []
-    for i, cell in enumerate(chunk):
-      diverged = not bool(finite[i])
-      lane = {k: None if diverged else float(v[i]) for k, v in tests.items()}
-      results.append({"cell": cell, "diverged": diverged, "device": device_of_lane[i],
-                      "test_accuracy": lane["test_accuracy"], "test_loss": lane["test_loss"],
-                      "validation_accuracy": lane.get("validation_accuracy"),
-                      "final_loss": None if diverged else float(final_loss[i]),
-                      "chunk_size": size})
-    return results
 
-  return in_chunks(cells, chunk_size or len(cells), len(devices), train_chunk, store, stop, say)
+def _lane_inputs(padded: list[Cell], initial: dict, split_of: dict, validated: bool) -> tuple:
+  """A chunk's per-lane inputs, stacked on the host: each seed's initial parameters and
+  model state, the hyperparameters, the seeds, the folds' indices and the dropout keys."""
+  import jax
+  import jax.numpy as jnp
+
+  from . import train as train_lib
+  stacked = jax.tree.map(lambda *leaves: np.stack(leaves),
+                         *[(initial[c.seed].params, initial[c.seed].model_state)
+                           for c in padded])
+  no_validation = np.zeros(1, np.int32)
+  return (stacked, np.asarray([c.learning_rate for c in padded], np.float32),
+          np.asarray([c.momentum for c in padded], np.float32),
+          np.asarray([c.weight_decay or 0.0 for c in padded], np.float32),
+          np.asarray([c.seed for c in padded]),
+          np.stack([split_of[c.fold].train for c in padded]),
+          np.stack([split_of[c.fold].validation if validated else no_validation
+                    for c in padded]),
+          jax.random.key_data(jnp.stack([train_lib.dropout_key(
+              c.seed, c.fold, c.learning_rate, c.momentum) for c in padded])))
+
+
+def _chunk_results(chunk: list[Cell], size: int, on_devices) -> list[dict]:
+  """One result per trained cell of a chunk (its padding lanes dropped)."""
+  from .devices import gather
+  device_of_lane = lane_devices(on_devices[2])
+  tests, final_loss, finite = gather(on_devices)
+  results = []
+  for i, cell in enumerate(chunk):
+    diverged = not bool(finite[i])
+    lane = {k: None if diverged else float(v[i]) for k, v in tests.items()}
+    results.append({"cell": cell, "diverged": diverged, "device": device_of_lane[i],
+                    "test_accuracy": lane["test_accuracy"], "test_loss": lane["test_loss"],
+                    "validation_accuracy": lane.get("validation_accuracy"),
+                    "final_loss": None if diverged else float(final_loss[i]),
+                    "chunk_size": size})
+  return results
 
 
 def resolve_lanes(lanes: str) -> str:

@@ -19,22 +19,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import data, models
+from .. import data
 from ..config import ExperimentConfig
 from ..data import splits
 from . import lanes, optimizers
 from . import train as train_lib
-
-
-def stacked_states(config: ExperimentConfig, dataset: data.Dataset, seeds, tx):
-  """The graph and the TrainStates of every seed, stacked along a leading axis."""
-  states = []
-  for seed in seeds:
-    model = models.create(config.model, dataset.input_shape, dataset.num_classes, seed,
-                          config.train.compute_dtype)
-    graph, state = train_lib.init_state(model, tx)
-    states.append(state)
-  return graph, jax.tree.map(lambda *leaves: jnp.stack(leaves), *states)
 
 
 def train_seeds(config: ExperimentConfig, dataset: data.Dataset, seeds, eval_every: int,
@@ -50,39 +39,11 @@ def train_seeds(config: ExperimentConfig, dataset: data.Dataset, seeds, eval_eve
   ``validation_accuracy`` and ``validation_loss``, and so does the result.
   """
   split = splits.for_run(dataset.train_y, config.dataset)
-  num_train = len(split.train)
-  steps_per_epoch = train_lib.steps_per_epoch(num_train, config.train.batch_size)
+  steps_per_epoch = train_lib.steps_per_epoch(len(split.train), config.train.batch_size)
   tx = optimizers.create(config.optimizer, config.train.epochs * steps_per_epoch)
-  graph, states = stacked_states(config, dataset, seeds, tx)
-  epoch = train_lib.make_epoch(train_lib.make_train_step(graph, tx, config.loss.name),
-                               num_train, config.train.batch_size)
-  evaluate = train_lib.make_evaluate(graph, config.loss.name)
-  seed_array = jnp.asarray(seeds)
-  resolved = optimizers.resolve(config.optimizer)
-  dropout_keys = jnp.stack([train_lib.dropout_key(s, split.fold, resolved.learning_rate,
-                                                  resolved.momentum) for s in seeds])
-  train_indices = jnp.asarray(split.train)
-  vectorized = lanes.resolve_lanes(config.sweep.lanes if config.sweep else "auto") == "vmap"
-
-  @jax.jit
-  def run_epochs(states, train_x, train_y, epochs):
-    def one_epoch(states, epoch_index):
-      keys = jax.vmap(lambda s: train_lib.epoch_key(s, epoch_index))(seed_array)
-      states, metrics = lanes.lanewise(epoch, (0, None, None, 0, None, 0), vectorized)(
-          states, train_x, train_y, keys, train_indices, dropout_keys)
-      finite = jnp.all(jnp.isfinite(metrics["loss"]) & metrics["update_finite"], axis=1)
-      return states, finite
-
-    states, finite = jax.lax.scan(one_epoch, states, epochs)
-    return states, jnp.all(finite, axis=0)
-
-  @jax.jit
-  def test_metrics(states, test_x, test_y):
-    def one(state):
-      params = optimizers.evaluation_params(config.optimizer, state.opt_state, state.params)
-      return evaluate(params, test_x, test_y, model_state=state.model_state)
-    return lanes.lanewise(one, (0,), vectorized)(states)
-
+  built = lanes.programs(config, dataset, tx, seeds, len(split.train))
+  states = jax.tree.map(lambda *leaves: jnp.stack(leaves), *[built.initial[s] for s in seeds])
+  run_epochs, test_metrics = _seed_programs(config, built, split, seeds)
   arrays = [jnp.asarray(a) for a in (dataset.train_x, dataset.train_y, dataset.test_x,
                                      dataset.test_y)]
   validation_arrays = (None if validation is None
@@ -104,14 +65,8 @@ def train_seeds(config: ExperimentConfig, dataset: data.Dataset, seeds, eval_eve
     held_out = (None if validation is None
                 else jax.device_get(test_metrics(states, *validation_arrays)))
     for i in range(len(seeds)):
-      ok = bool(finite[i])
-      record = {"epoch": done, "step": done * steps_per_epoch, "train_seconds": train_seconds,
-                "test_accuracy": float(tests["test_accuracy"][i]) if ok else None,
-                "test_loss": float(tests["test_loss"][i]) if ok else None}
-      if held_out is not None:
-        record["validation_accuracy"] = float(held_out["test_accuracy"][i]) if ok else None
-        record["validation_loss"] = float(held_out["test_loss"][i]) if ok else None
-      evaluations[i].append(record)
+      evaluations[i].append(_evaluation(done, done * steps_per_epoch, train_seconds,
+                                        bool(finite[i]), tests, held_out, i))
     if progress is not None:
       progress(done)
   keys = ("test_accuracy", "test_loss") + (() if validation is None else
@@ -119,3 +74,47 @@ def train_seeds(config: ExperimentConfig, dataset: data.Dataset, seeds, eval_eve
   return [{"seed": seed, "diverged": not bool(finite[i]), "evaluations": evaluations[i],
            **{k: evaluations[i][-1][k] for k in keys}}
           for i, seed in enumerate(seeds)]
+
+
+def _seed_programs(config: ExperimentConfig, built: lanes.Programs, split, seeds):
+  """``(run_epochs, test_metrics)``: the seeds' epochs as lanes (every lane's loss and
+  updates checked finite) and every lane's evaluation."""
+  seed_array = jnp.asarray(seeds)
+  resolved = optimizers.resolve(config.optimizer)
+  dropout_keys = jnp.stack([train_lib.dropout_key(s, split.fold, resolved.learning_rate,
+                                                  resolved.momentum) for s in seeds])
+  train_indices = jnp.asarray(split.train)
+
+  @jax.jit
+  def run_epochs(states, train_x, train_y, epochs):
+    def one_epoch(states, epoch_index):
+      keys = jax.vmap(lambda s: train_lib.epoch_key(s, epoch_index))(seed_array)
+      states, metrics = lanes.lanewise(built.epoch, (0, None, None, 0, None, 0),
+                                       built.vectorized)(
+          states, train_x, train_y, keys, train_indices, dropout_keys)
+      finite = jnp.all(jnp.isfinite(metrics["loss"]) & metrics["update_finite"], axis=1)
+      return states, finite
+
+    states, finite = jax.lax.scan(one_epoch, states, epochs)
+    return states, jnp.all(finite, axis=0)
+
+  @jax.jit
+  def test_metrics(states, test_x, test_y):
+    def one(state):
+      params = optimizers.evaluation_params(config.optimizer, state.opt_state, state.params)
+      return built.evaluate(params, test_x, test_y, model_state=state.model_state)
+    return lanes.lanewise(one, (0,), built.vectorized)(states)
+
+  return run_epochs, test_metrics
+
+
+def _evaluation(epoch: int, step: int, train_seconds: float, ok: bool, tests: dict,
+                held_out, lane: int) -> dict:
+  """One evaluation record of one seed (its accuracies None once it has diverged)."""
+  record = {"epoch": epoch, "step": step, "train_seconds": train_seconds,
+            "test_accuracy": float(tests["test_accuracy"][lane]) if ok else None,
+            "test_loss": float(tests["test_loss"][lane]) if ok else None}
+  if held_out is not None:
+    record["validation_accuracy"] = float(held_out["test_accuracy"][lane]) if ok else None
+    record["validation_loss"] = float(held_out["test_loss"][lane]) if ok else None
+  return record

@@ -26,7 +26,8 @@ from optax import contrib
 
 import dualprocess
 
-from ..config import ConfigError, OptimizerConfig, ScheduleConfig
+from ..config import OptimizerConfig, ScheduleConfig
+from ..errors import ConfigError
 from . import optax_names
 
 # Tuning-free methods take a learning-rate multiplier whose neutral value is 1.

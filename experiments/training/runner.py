@@ -16,11 +16,13 @@ import numpy as np
 import optax
 
 from .. import models
-from ..config import ConfigError, ExperimentConfig
+from ..config import ExperimentConfig
 from ..data import Dataset, splits
+from ..errors import ConfigError
+from ..hosts import agree
 from . import optimizers, segments
 from . import train as train_lib
-from .devices import agree, place, select_devices, to_host
+from .devices import place, select_devices, to_host
 
 # Large enough never to let a non-finite update through in a real run.
 _MAX_SKIPPED_IN_A_ROW = 2**31 - 1

@@ -143,6 +143,15 @@ def write_records(events: Optional[EventFile], records: list[dict]) -> None:
     events.write((r["step"], record_scalars(r)) for r in records)
 
 
+def metrics_sink(folder) -> Optional[Callable[[list], None]]:
+  """A fresh event file in ``folder`` as an ``outputs.MetricsLog`` sink: every record the
+  log holds becomes an event at its step. None where no event file is written."""
+  events = open_fresh(folder)
+  if events is None:
+    return None
+  return lambda records: write_records(events, records)
+
+
 # What a finished unit of a multi-run command shows: its kind's function gives
 # (step, scalars) points from (the store's name for it, its result, units seen so far).
 def _compare_points(name, result, count, groups):

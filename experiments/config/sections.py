@@ -1,41 +1,21 @@
-"""Experiment configs: YAML in, typed frozen dataclasses out, every mistake named.
+"""The sections of an experiment config: dataset, model, loss, optimizer, train.
 
-A config has the sections ``dataset``, ``model``, ``loss``, ``optimizer``,
-``train`` and, for the multi-run commands, ``compare`` or ``sweep``. Any
-mistake raises :class:`ConfigError` with one line that names the dotted key
-(or the file) and what is allowed; the command line turns it into exit code 2.
+Each is a frozen dataclass whose ``validate`` checks its own values and nothing else:
+the schema imports no user code and no optax. The code a section names (a model
+factory, an optax optimizer, a function) is imported and checked after parsing, by the
+check stage (``experiments/loading.py``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib.resources
 import math
-import pathlib
 from typing import Any, Literal, Optional, Union
 
 from dualprocess.constants import NAMES as HYPERPARAMETER_SETS
 
-from .typed_yaml import (
-  WRITTEN_WHEN_SET,
-  ConfigError,
-  FrozenMapping,
-  apply_overrides,
-  build,
-  check_positive,
-  check_range,
-  dump,
-  to_dict,
-)
-from .typed_yaml import load_yaml as _load_yaml
-
-__all__ = ["ConfigError", "ExperimentConfig", "apply_overrides", "build", "dump", "load",
-           "load_yaml", "to_dict"]
-
-# The shipped configs are package data (experiments/configs/; a checkout's top-level
-# configs/ links to it), so an installed wheel has them too.
-SHIPPED_CONFIGS = pathlib.Path(str(importlib.resources.files(__package__).joinpath("configs")))
-DEFAULT_CONFIG = SHIPPED_CONFIGS / "default.yaml"
+from ..errors import ConfigError
+from ..typed_yaml import WRITTEN_WHEN_SET, FrozenMapping, check_positive, check_range
 
 # The built-in names; optimizer.name also takes 'optax.NAME', 'optax.contrib.NAME' or
 # 'package.module:function' (experiments/training/optax_names.py).
@@ -161,11 +141,8 @@ class ModelConfig:
       if not all(part.isidentifier() for part in (*module.split("."), *factory.split("."))):
         raise ConfigError(f"config key '{key}.name': {self.name!r} is not "
                           "'package.module:factory' (dotted Python names on both sides)")
-      # Imported now (its module's code runs) and its signature checked against the call,
-      # before anything is written; what it returns is checked when the model is made.
-      from .models import own
-
-      own.factory(self, key)
+      # The factory is imported and its signature checked after parsing, by the check
+      # stage (experiments/loading.py); what it returns, when the model is made.
     elif self.name not in self.BUILT_IN:
       raise ConfigError(f"config key '{key}.name': unknown value {self.name!r}; allowed: "
                         + ", ".join(self.BUILT_IN) + ", or 'package.module:factory'")
@@ -308,10 +285,7 @@ class OptimizerConfig:
                         + ("" if self.name in OPTIMIZERS else " (optax names: kwargs.nesterov)"))
     if self.name not in OPTIMIZERS:
       # An optax name or a function: imported (its module's code runs) and checked against
-      # its signature and by one call; every mistake is a ConfigError naming the key.
-      from .training import optax_names
-
-      optax_names.check(self, key)
+      # its signature and by one call after parsing (experiments/loading.py).
       return
     for field in ("kwargs", "momentum_argument"):
       if getattr(self, field):
@@ -369,154 +343,3 @@ class TrainConfig:
     check_positive(f"{key}.seed", self.seed, minimum=0)
     if self.devices != "all":
       check_positive(f"{key}.devices", self.devices)
-
-
-@dataclasses.dataclass(frozen=True)
-class CompareConfig:
-  seeds: tuple[int, ...] = (0, 1, 2)
-  # With dataset.folds: the folds every optimizer trains on (null: all of them).
-  folds: Optional[tuple[int, ...]] = None
-  # The first entry is the reference: every other row gets an equivalence test
-  # (TOST) against it over the matched runs, Holm-corrected over the rows.
-  optimizers: tuple[OptimizerConfig, ...] = ()
-  # The equivalence margin in accuracy, declared before the run: the largest
-  # difference a practitioner would not act on (METHODS.md section 4).
-  margin: float = 0.005
-  alpha: float = 0.05  # each one-sided test's level; the interval is 1 - 2 alpha
-
-  def validate(self, key):
-    if not self.seeds:
-      raise ConfigError(f"config key '{key}.seeds': needs at least one seed")
-    if not self.optimizers:
-      raise ConfigError(f"config key '{key}.optimizers': needs at least one optimizer")
-    check_range(f"{key}.margin", self.margin, 0.0, 1.0, open_low=True)
-    check_range(f"{key}.alpha", self.alpha, 0.0, 0.5, open_low=True, open_high=True)
-    if self.folds is not None:
-      if not self.folds or len(set(self.folds)) < len(self.folds):
-        raise ConfigError(f"config key '{key}.folds': distinct folds, at least one, or null")
-      for i, fold in enumerate(self.folds):
-        check_positive(f"{key}.folds[{i}]", fold, minimum=0)
-
-
-@dataclasses.dataclass(frozen=True)
-class LogRange:
-  min: float = 1e-3
-  max: float = 1.0
-  num: int = 8
-
-  def validate(self, key):
-    check_positive(f"{key}.num", self.num)
-    if not (0 < self.min <= self.max and math.isfinite(self.max)):
-      raise ConfigError(f"config key '{key}': needs 0 < min <= max, got min={self.min}, "
-                        f"max={self.max}")
-
-
-@dataclasses.dataclass(frozen=True)
-class SweepConfig:
-  # Log-spaced {min, max, num}, or the exact values as a list (an uneven grid).
-  learning_rates: Union[LogRange, tuple[float, ...]] = LogRange()
-  momenta: tuple[float, ...] = (0.0, 0.5, 0.9, 0.95, 0.99)
-  seeds: tuple[int, ...] = (0, 1, 2)
-  # With dataset.folds: the folds to train (null: all of them); every cell
-  # trains once per fold and seed.
-  folds: Optional[tuple[int, ...]] = None
-  # A (learning rate, momentum) grid cell whose claim to be best is tested on
-  # validation accuracy over folds (needs dataset.folds): its rank, and an
-  # equivalence test (TOST) against the best cell with the margin below.
-  reference: Optional[tuple[float, ...]] = None
-  # The equivalence margin in accuracy: the largest difference a practitioner
-  # would not act on, declared before the run (METHODS.md section 4).
-  margin: float = 0.005
-  # Cells trained at once; None: all of them. Either way a chunk that runs
-  # out of device memory is retried at half the size.
-  chunk_size: Optional[int] = None
-  # How a chunk's cells share its one compiled program: vmap (lanes side by
-  # side), map (one after another, lax.map) or auto: vmap on accelerators, map
-  # on the CPU, where vmapping a CNN's matmuls only adds batch dimensions.
-  lanes: Literal["auto", "vmap", "map"] = "auto"
-  # An optax name or a function (optimizer.name): the argument the momentum axis is
-  # passed as, e.g. b1 (optax.adamw, optax.lion) or beta (optax.contrib.muon); null:
-  # optimizer.momentum_argument, or 'momentum' where the function takes one. Without
-  # one the sweep needs momenta [0].
-  momentum_argument: Optional[str] = dataclasses.field(default=None, metadata=WRITTEN_WHEN_SET)
-
-  def validate(self, key):
-    if self.momentum_argument is not None and not self.momentum_argument.isidentifier():
-      raise ConfigError(f"config key '{key}.momentum_argument': must be an argument's name, "
-                        f"got {self.momentum_argument!r}")
-    for i, m in enumerate(self.momenta):
-      check_range(f"{key}.momenta[{i}]", m, 0.0, 1.0, open_high=True)
-    if isinstance(self.learning_rates, tuple):
-      if not self.learning_rates:
-        raise ConfigError(f"config key '{key}.learning_rates': needs at least one value")
-      for i, lr in enumerate(self.learning_rates):
-        if not (math.isfinite(lr) and lr > 0):
-          raise ConfigError(f"config key '{key}.learning_rates[{i}]': must be a positive "
-                            f"number, got {lr}")
-    if not self.momenta or not self.seeds:
-      raise ConfigError(f"config key '{key}': needs at least one momentum and one seed")
-    for field in ("learning_rates", "momenta", "seeds", "folds"):
-      values = getattr(self, field)
-      if isinstance(values, tuple) and len(set(values)) < len(values):
-        raise ConfigError(f"config key '{key}.{field}': a value appears twice")
-    if self.folds is not None:
-      if not self.folds:
-        raise ConfigError(f"config key '{key}.folds': needs at least one fold, or null")
-      for i, fold in enumerate(self.folds):
-        check_positive(f"{key}.folds[{i}]", fold, minimum=0)
-    if self.reference is not None and len(self.reference) != 2:
-      raise ConfigError(f"config key '{key}.reference': expected [learning_rate, momentum], "
-                        f"got {list(self.reference)}")
-    check_range(f"{key}.margin", self.margin, 0.0, 1.0, open_low=True)
-    if self.chunk_size is not None:
-      check_positive(f"{key}.chunk_size", self.chunk_size)
-
-
-@dataclasses.dataclass(frozen=True)
-class ExperimentConfig:
-  dataset: DatasetConfig = DatasetConfig()
-  model: ModelConfig = ModelConfig()
-  loss: LossConfig = LossConfig()
-  optimizer: OptimizerConfig = OptimizerConfig()
-  train: TrainConfig = TrainConfig()
-  compare: Optional[CompareConfig] = None
-  sweep: Optional[SweepConfig] = None
-
-  def validate(self, key):
-    folds = self.dataset.folds
-    if self.sweep is not None and self.sweep.reference is not None and folds is None:
-      raise ConfigError("config key 'sweep.reference': the claim is judged on validation "
-                        "folds; needs dataset.folds (the number of folds)")
-    for section in ("sweep", "compare"):
-      chosen = getattr(self, section)
-      if chosen is None or chosen.folds is None:
-        continue
-      if folds is None:
-        raise ConfigError(f"config key '{section}.folds': needs dataset.folds (the number of "
-                          "folds)")
-      for i, fold in enumerate(chosen.folds):
-        if fold >= folds:
-          raise ConfigError(f"config key '{section}.folds[{i}]': must lie in 0..{folds - 1} "
-                            f"(dataset.folds = {folds}), got {fold}")
-
-
-def find(path) -> pathlib.Path:
-  """``path`` as given; where it does not exist and names a shipped config
-  (``configs/NAME.yaml``), the shipped one, so that the README's commands work from an
-  installed wheel in any folder."""
-  path = pathlib.Path(path)
-  shipped = SHIPPED_CONFIGS / path.name
-  if not path.exists() and path.parent.name == "configs" and shipped.is_file():
-    return shipped
-  return path
-
-
-def load_yaml(path) -> dict:
-  """Reads an experiment config file (sections: those of :class:`ExperimentConfig`)."""
-  return _load_yaml(find(path), ExperimentConfig)
-
-
-def load(path=None, overrides=()) -> ExperimentConfig:
-  """Loads, overrides and validates a config; ``path=None`` is the default config."""
-  data = load_yaml(DEFAULT_CONFIG if path is None else path)
-  return build(ExperimentConfig, apply_overrides(data, overrides))
