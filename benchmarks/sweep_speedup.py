@@ -17,8 +17,9 @@ import numpy as np
 
 from benchmarks import timing
 from experiments import config as config_lib
-from experiments import data, run
+from experiments import data
 from experiments.training import lanes
+from experiments.workflows import run as run_engine
 
 
 def scaling(config, dataset, sizes) -> dict:
@@ -49,7 +50,7 @@ def main(argv=None) -> dict:
   for cell in cells:
     optimizer = config_lib.OptimizerConfig(name="dual_process", learning_rate=cell.learning_rate,
                                            momentum=cell.momentum)
-    sequential.append(run.train_and_evaluate(
+    sequential.append(run_engine.train_and_evaluate(
         dataclasses.replace(config, optimizer=optimizer), dataset, progress=False))
   sequential_s = time.perf_counter() - tic
   max_gap = max(abs(a["test_accuracy"] - b["test_accuracy"])

@@ -21,7 +21,8 @@ from flax import nnx
 import dualprocess
 from benchmarks import timing
 from experiments import config as config_lib
-from experiments import data, models, run
+from experiments import data, models
+from experiments.workflows import run as run_engine
 
 
 def minimal_loop_examples_per_s(config, dataset) -> float:
@@ -62,9 +63,9 @@ def main(argv=None) -> dict:
   for i in range(repeats):
     if i % 2:
       b = minimal_loop_examples_per_s(config, dataset)
-      a = run.train_and_evaluate(config, dataset, progress=False)["examples_per_s"]
+      a = run_engine.train_and_evaluate(config, dataset, progress=False)["examples_per_s"]
     else:
-      a = run.train_and_evaluate(config, dataset, progress=False)["examples_per_s"]
+      a = run_engine.train_and_evaluate(config, dataset, progress=False)["examples_per_s"]
       b = minimal_loop_examples_per_s(config, dataset)
     ours.append(a)
     minimal.append(b)
