@@ -12,8 +12,8 @@ Then a whole 10-epoch ``experiments.run`` of ``configs/mnist_mlp.yaml`` in a
 subprocess, whose ``summary.json`` records its peak RSS; target < 2 GiB.
 
 The data is the real MNIST from ``--data`` (default: the toolkit's data folder,
-``$DUALPROCESS_DATA/mnist``, where present); without it, 60,000 random 28x28 images stand in (the timing
-does not depend on pixel values).
+``$DUALPROCESS_DATA/mnist``, where present); without it, 60,000 random 28x28 images
+stand in (the timing does not depend on pixel values).
 Run: python -m benchmarks.epoch_overhead --json
 """
 
