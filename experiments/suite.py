@@ -56,9 +56,9 @@ def main(argv=None) -> int:
     out = cli.out_folder(args, "suite")
     document = api.suite(args.config, args.overrides, out, force=args.force, stop=stop,
                          say=lambda line: print(line, flush=True))
-    from .analysis import suite_report as report  # SciPy: only once there is a report
+    from .analysis import suite_markdown  # SciPy: only once there is a report
 
-    print(report.break_even_table(document))
+    print(suite_markdown.break_even_table(document))
     print(f"written to {out}")
   return 0
 

@@ -178,3 +178,59 @@ def test_schedule_free_is_evaluated_at_its_average_bare_or_chained(links):
   evaluated = optimizers.evaluation_params(config, state, params)
   np.testing.assert_array_equal(evaluated["w"], expected["w"])
   assert not np.array_equal(evaluated["w"], params["w"])  # the average, not the iterate
+
+
+def _one_step(config: OptimizerConfig, params, grads, total_steps=10):
+  tx = optimizers.create(config, total_steps)
+  updates, _ = tx.update(grads, tx.init(params), params)
+  return jax.tree.map(lambda p, u: p + u, params, updates)
+
+
+@pytest.mark.parametrize("name", ["sgd", "dual_process"])
+def test_weight_decay_styles_are_what_their_names_say(name):
+  """l2: the decay joins the gradient before the momentum; decoupled: it is subtracted
+  after the update, scaled by the learning rate (SGDW). From zero momentum, one step:
+  l2 gives p - lr (g + wd p), decoupled p - lr g - lr wd p; the two agree on the first step
+  of plain momentum SGD and part on the second, where l2's decay has entered the trace."""
+  params, grads = {"w": jnp.array([1.0, -2.0])}, {"w": jnp.array([0.5, 0.25])}
+  lr, wd, m = 0.1, 0.01, 0.9
+  entry = lambda style: OptimizerConfig(name=name, learning_rate=lr, momentum=m,
+                                        weight_decay=wd, weight_decay_style=style)
+  expected = params["w"] - lr * (grads["w"] + wd * params["w"])
+  for style in ("l2", "decoupled"):
+    np.testing.assert_allclose(_one_step(entry(style), params, grads)["w"], expected,
+                               rtol=1e-6)
+  two = {}
+  for style in ("l2", "decoupled"):
+    tx = optimizers.create(entry(style), 10)
+    state, p = tx.init(params), params
+    for _ in range(2):
+      updates, state = tx.update(grads, state, p)
+      p = jax.tree.map(lambda a, u: a + u, p, updates)
+    two[style] = p["w"]
+  p1 = params["w"] - lr * (grads["w"] + wd * params["w"])
+  trace_l2 = m * (grads["w"] + wd * params["w"]) + grads["w"] + wd * p1
+  np.testing.assert_allclose(two["l2"], p1 - lr * trace_l2, rtol=1e-6)
+  np.testing.assert_allclose(two["decoupled"], p1 - lr * (m * grads["w"] + grads["w"])
+                             - lr * wd * p1, rtol=1e-6)
+
+
+def test_decoupled_decay_follows_the_schedule_and_adam_takes_both_styles():
+  params, grads = {"w": jnp.array([1.0, -2.0])}, {"w": jnp.zeros(2)}
+  # Zero gradients: only the decay moves the parameters, by lr(t) * wd * p at step t.
+  scheduled = OptimizerConfig(name="sgd", learning_rate=0.5, momentum=0.0, weight_decay=0.1,
+                              weight_decay_style="decoupled",
+                              schedule=ScheduleConfig(name="linear", end_fraction=0.0))
+  tx = optimizers.create(scheduled, total_steps=4)
+  state, p, shapes = tx.init(params), params, []
+  for _ in range(4):
+    updates, state = tx.update(grads, state, p)
+    shapes.append(float(-updates["w"][0] / (0.5 * 0.1 * p["w"][0])))
+    p = jax.tree.map(lambda a, u: a + u, p, updates)
+  np.testing.assert_allclose(shapes, [1.0, 0.75, 0.5, 0.25], rtol=1e-6)
+  adam = lambda style: OptimizerConfig(name="adam", learning_rate=0.1, weight_decay=0.1,
+                                       weight_decay_style=style)
+  grads = {"w": jnp.array([0.5, 0.25])}
+  decoupled, l2 = (_one_step(adam(s), params, grads)["w"] for s in ("decoupled", None))
+  np.testing.assert_allclose(decoupled, l2, rtol=1e-6)  # adam's default: optax.adamw
+  assert not np.allclose(_one_step(adam("l2"), params, grads)["w"], decoupled)

@@ -78,13 +78,22 @@ def test_a_trial_scores_what_its_retrained_entry_scores(name):
   is what its entry, trained alone with the search's seed, scores on the same split."""
   config = config_lib.load(None, ["dataset.limit_train=400", "model.hidden_sizes=[16]",
                                   "train.epochs=2", "train.progress=false"])
-  _, held_out = suite_engine.validation_split(data.load(config.dataset), 0.25, seed=0)
+  training, held_out = suite_engine.validation_split(data.load(config.dataset), 0.25, seed=0)
   tuned = space(**SPACES[name])
-  trials = search_engine.run(config, held_out, tuned, search_engine.draw(tuned, 2, 0, 0),
-                             training_seed=0)
+  trials = search_engine.run(config, training, tuned, search_engine.draw(tuned, 2, 0, 0),
+                             trial_seeds=[0, 1])
   for trial in trials:
-    alone = dataclasses.replace(config, optimizer=search_engine.optimizer(tuned, trial))
-    summary = run_engine.train_and_evaluate(alone, held_out, progress=False)
-    assert not trial["diverged"]
-    assert trial["validation_accuracy"] == pytest.approx(summary["test_accuracy"], abs=1e-6)
+    entry = search_engine.optimizer(tuned, trial)
+    for i, seed in enumerate((0, 1)):
+      alone = dataclasses.replace(config, optimizer=entry,
+                                  train=dataclasses.replace(config.train, seed=seed))
+      on_validation = run_engine.train_and_evaluate(alone, held_out, progress=False)
+      on_test = run_engine.train_and_evaluate(alone, training, progress=False)
+      assert trial["per_seed_validation_accuracy"][i] == pytest.approx(
+          on_validation["test_accuracy"], abs=1e-6)
+      assert trial["per_seed_test_accuracy"][i] == pytest.approx(on_test["test_accuracy"],
+                                                                 abs=1e-6)
+    assert not trial["diverged"] and trial["seeds"] == [0, 1]
+    assert trial["validation_accuracy"] == pytest.approx(
+        sum(trial["per_seed_validation_accuracy"]) / 2)
   assert trials[0]["validation_accuracy"] != trials[1]["validation_accuracy"]

@@ -36,64 +36,105 @@ def finished(tmp_path_factory):
   return out
 
 
+UNITS = [("digits_mlp@1x", "cross_entropy", 1, 4), ("digits_mlp+dual_process_loss@1x",
+                                                     "dual_process", 1, 4),
+         ("digits_mlp_short@1x", "cross_entropy", 1, 2),
+         ("digits_mlp_short@2x", "cross_entropy", 2, 4)]
+LABELS = ["tuned sgd", "tuned adam", "tuned sgd + schedule", "tuned sgd m0.9", "pair + tuned wd",
+          "tuned sgd + schedule no wd"]
+
+
 def test_writes_every_output_with_every_field(finished):
-  for name in ("suite.json", "suite.md", "profile.png", "profile-dual_process_loss.png",
-               "accuracy.png", "curves-digits-mlp.png", "curves-digits-mlp-dual-process-loss.png"):
+  for name in ("suite.json", "suite.md", "profile.png", "profile-dual_process-1x.png",
+               "profile-cross_entropy-2x.png", "accuracy.png", "curves-digits-mlp-1x.png",
+               "curves-digits-mlp-dual-process-loss-1x.png", "curves-digits-mlp-short-2x.png"):
     assert (finished / name).stat().st_size > 0, name
   document = json.loads((finished / "suite.json").read_text())
   assert document["config"]["seeds"] == [0, 1, 2] and document["versions"]["jax"]
-  assert [(w["name"], w["loss"]) for w in document["workloads"]] == [
-      ("digits_mlp", "cross_entropy"), ("digits_mlp+dual_process_loss", "dual_process")]
+  assert [(w["name"], w["loss"], w["budget"], w["epochs"]) for w in document["workloads"]] == UNITS
   assert document["losses"] == ["cross_entropy", "dual_process"]
+  # What the run was declared to be, recorded beside it.
+  import dualprocess
+
+  assert document["dualprocess_version"] == dualprocess.__version__
+  assert document["trial_seeds"] == [1000, 1001] and document["final_seeds"] == [0, 1, 2]
+  assert not set(document["trial_seeds"]) & set(document["final_seeds"])
+  assert document["budgets"] == [1, 2] and list(document["search_spaces"]) == LABELS
+  styles = {k: v["weight_decay_style"] for k, v in document["search_spaces"].items()}
+  assert styles["tuned sgd + schedule"] == "decoupled" and styles["tuned sgd"] == "l2"
   for workload in document["workloads"]:
-    labels = ["tuned sgd", "tuned adam", "tuned sgd + schedule"]
-    assert [r["optimizer"] for r in workload["rows"]] == [
-        "double_bayesian (computed)", "adam (1e-3, untuned)", *labels]
-    assert list(workload["searches"]) == labels == list(workload["curves"])
-    for label, trials in workload["searches"].items():
-      assert len(trials) == 4
-      for trial in trials:
-        assert set(trial) >= {"learning_rate", "momentum", "weight_decay",
-                              "validation_accuracy", "diverged"}
-      curve = workload["curves"][label]
-      assert len(curve["expected_best_validation_accuracy"]) == 4
-      assert curve["expected_best_validation_accuracy"][0] == pytest.approx(
-          statistics.fmean(t["validation_accuracy"] for t in trials))
-      assert len(curve["band_low"]) == len(curve["band_high"]) == 4
-      reference = statistics.fmean(workload["rows"][0]["per_seed_validation_accuracy"])
-      assert curve["reference_validation_accuracy"] == pytest.approx(reference)
-      k = curve["break_even_trials"]
-      assert k == tuning_curves.break_even_trials(curve["expected_best_validation_accuracy"],
-                                                  reference)
-      # The baseline's retrained entry is its best trial on validation.
-      best = max(trials, key=lambda t: t["validation_accuracy"])
-      group = next(g for g in workload["groups"] if g["baseline"] == label)
-      assert group["learning_rate"] == pytest.approx(best["learning_rate"])
-    adam_trials = workload["searches"]["tuned adam"]
-    assert all(1e-4 <= t["learning_rate"] <= 0.1 for t in adam_trials)
-    scheduled = workload["searches"]["tuned sgd + schedule"]
-    assert all(t["momentum"] == 0.9 and 1e-5 <= t["weight_decay"] <= 0.01 for t in scheduled)
-    assert all(0 <= t["momentum"] <= 0.99 for t in workload["searches"]["tuned sgd"])
-    for group in workload["groups"]:
-      assert [r["seed"] for r in group["runs"]] == [0, 1, 2]
-      for run in group["runs"]:
-        assert not run["diverged"] and 0 < run["test_accuracy"] <= 1
-        assert [e["epoch"] for e in run["evaluations"]] == [3, 6]
-        assert all(e["validation_accuracy"] is not None for e in run["evaluations"])
-        expected = scoring.steps_to_target(run["evaluations"], workload["target"])
-        assert run["steps_to_target"] == (None if math.isinf(expected) else expected)
-        best_eval = max(run["evaluations"], key=lambda e: e["validation_accuracy"])
-        assert run["test_accuracy_at_best_validation"] == best_eval["test_accuracy"]
-    # No declared target: the rule, read from the trials' validation accuracies only.
-    best_trial = max(t["validation_accuracy"] for ts in workload["searches"].values()
-                     for t in ts)
-    assert not workload["target_declared"]
-    assert workload["target"] == math.floor(1000 * (best_trial - 0.02) + 1e-9) / 1000
-    assert workload["margin"] == 0.01
+    check_workload(workload)
   markdown = (finished / "suite.md").read_text()
   assert "## cross_entropy loss" in markdown and "## dual_process loss" in markdown
-  assert "break-even vs tuned adam" in markdown and "### digits_mlp+dual_process_loss" in markdown
-  assert "test at best validation" in markdown
+  assert "break-even vs tuned adam" in markdown
+  assert "### digits_mlp+dual_process_loss@1x" in markdown
+  assert "test at best validation" in markdown and "expected test of the best of 3" in markdown
+  assert "the test set's own standard error" in markdown and "last-quarter gain" in markdown
+
+
+def check_workload(workload):
+  assert [r["optimizer"] for r in workload["rows"]] == [
+      "double_bayesian (computed)", "adam (1e-3, untuned)", *LABELS]
+  assert list(workload["searches"]) == LABELS == list(workload["curves"])
+  reference_seeds = workload["rows"][0]["per_seed_validation_accuracy"]
+  for label, trials in workload["searches"].items():
+    assert len(trials) == 3
+    for trial in trials:
+      assert set(trial) >= {"learning_rate", "momentum", "weight_decay",
+                            "validation_accuracy", "diverged", "per_seed_validation_accuracy",
+                            "per_seed_test_accuracy", "test_accuracy"}
+      assert trial["seeds"] == [1000, 1001]
+      assert trial["validation_accuracy"] == pytest.approx(
+          statistics.fmean(trial["per_seed_validation_accuracy"]))
+    curve = workload["curves"][label]
+    assert len(curve["expected_best_validation_accuracy"]) == 3
+    assert curve["expected_best_validation_accuracy"][0] == pytest.approx(
+        statistics.fmean(t["validation_accuracy"] for t in trials))
+    assert len(curve["band_low"]) == len(curve["band_high"]) == 3
+    reference = statistics.fmean(reference_seeds)
+    assert curve["reference_validation_accuracy"] == pytest.approx(reference)
+    k = curve["break_even_trials"]
+    assert k == tuning_curves.break_even_trials(curve["expected_best_validation_accuracy"],
+                                                reference)
+    # What a search delivers on test: k = 1 is the mean of the trials' test accuracies,
+    # k = N weighs the trials by their validation rank.
+    delivered = curve["expected_test_accuracy_of_best"]
+    assert delivered[0] == pytest.approx(statistics.fmean(t["test_accuracy"] for t in trials))
+    assert delivered == pytest.approx(tuning_curves.expected_at_best(
+        [t["validation_accuracy"] for t in trials], [t["test_accuracy"] for t in trials]))
+    # The baseline's retrained entry is its best trial on validation.
+    best = max(trials, key=lambda t: t["validation_accuracy"])
+    group = next(g for g in workload["groups"] if g["baseline"] == label)
+    assert group["learning_rate"] == pytest.approx(best["learning_rate"])
+  adam_trials = workload["searches"]["tuned adam"]
+  assert all(1e-4 <= t["learning_rate"] <= 0.1 for t in adam_trials)
+  scheduled = workload["searches"]["tuned sgd + schedule"]
+  assert all(t["momentum"] == 0.9 and 1e-5 <= t["weight_decay"] <= 0.01 for t in scheduled)
+  assert all(0 <= t["momentum"] <= 0.99 for t in workload["searches"]["tuned sgd"])
+  pair = workload["searches"]["pair + tuned wd"]  # the pair's numbers, its decay drawn
+  assert all((t["learning_rate"], t["momentum"]) == pytest.approx((0.015868, 0.874032), abs=1e-6)
+             and 1e-5 <= t["weight_decay"] <= 0.01 for t in pair)
+  assert all(t["weight_decay"] is None for t in workload["searches"]["tuned sgd m0.9"])
+  evaluated = list(range(2, workload["epochs"] + 1, 2))
+  for group in workload["groups"]:
+    assert [r["seed"] for r in group["runs"]] == [0, 1, 2]
+    for run in group["runs"]:
+      assert not run["diverged"] and 0 < run["test_accuracy"] <= 1
+      assert [e["epoch"] for e in run["evaluations"]] == evaluated
+      assert all(e["validation_accuracy"] is not None for e in run["evaluations"])
+      expected = scoring.steps_to_target(run["evaluations"], workload["target"])
+      assert run["steps_to_target"] == (None if math.isinf(expected) else expected)
+      best_eval = max(run["evaluations"], key=lambda e: e["validation_accuracy"])
+      assert run["test_accuracy_at_best_validation"] == best_eval["test_accuracy"]
+  for row in workload["rows"]:  # still improving at the end of the budget?
+    assert row["median_best_validation_epoch"] in (None, *evaluated)
+    assert (row["last_quarter_validation_gain"] is None) == (len(evaluated) < 2)
+  # No declared target: the rule, read from the trials' validation accuracies only.
+  best_trial = max(t["validation_accuracy"] for ts in workload["searches"].values()
+                   for t in ts)
+  assert not workload["target_declared"]
+  assert workload["target"] == math.floor(1000 * (best_trial - 0.02) + 1e-9) / 1000
+  assert workload["margin"] == 0.01
 
 
 def test_verdicts_are_equivalence_tests_against_the_reference(finished):
@@ -107,13 +148,16 @@ def test_verdicts_are_equivalence_tests_against_the_reference(finished):
       assert verdict["verdict"] == expected["verdict"]
       assert verdict["corrected_verdict"] in (verdict["verdict"], "inconclusive")
       assert verdict["margin"] == 0.01 and verdict["n"] == 3
+      assert verdict["verdict_with_margin"] == equivalence.with_margin(verdict)
+      if verdict["corrected_verdict"] == "inconclusive":
+        assert verdict["minimum_detectable_effect"] > 0
       if expected["interval"] is not None:
         assert verdict["interval"] == pytest.approx(expected["interval"])
       assert row["test_accuracy_std"] == pytest.approx(statistics.stdev(mine))
       low, high = row["test_accuracy_interval"]
       assert low < row["test_accuracy"] < high or low == high
   for loss, summary in document["break_even"].items():
-    assert set(summary) == {"tuned sgd", "tuned adam", "tuned sgd + schedule"}, loss
+    assert set(summary) == set(LABELS), loss
   for profile in document["profiles"].values():
     for entry in profile["optimizers"].values():
       assert entry["score"] is None or 0 <= entry["score"] <= 1
@@ -143,7 +187,7 @@ def test_an_interrupted_suite_resumes_to_the_same_result(finished, tmp_path, mon
   # The finished suite less its last search and groups: what a stop would have left.
   out = tmp_path / "interrupted"
   shutil.copytree(finished, out, ignore=shutil.ignore_patterns(".lock", "suite.json"))
-  last = out / "cells" / "digits_mlp+dual_process_loss"
+  last = out / "cells" / "digits_mlp_short@2x"
   (last / "search" / "tuned-adam.json").unlink()
   for group in sorted(last.glob("0*.json"))[-2:]:
     group.unlink()
@@ -191,16 +235,17 @@ def test_trials_look_at_a_validation_split_of_the_training_set_only(monkeypatch)
   assert rows(training.test_x) == rows(dataset.test_x)
   seen = []
 
-  def fake_train_cells(swept, held, cells, **kwargs):
-    seen.append(held)
-    return [{"cell": c, "diverged": c.learning_rate > 0.5, "test_accuracy": c.learning_rate}
-            for c in cells]
+  def fake_train_cells(swept, trained_on, cells, validation=None, **kwargs):
+    seen.append((trained_on, validation))
+    return [{"cell": c, "diverged": c.learning_rate > 0.5, "test_accuracy": 0.5,
+             "validation_accuracy": c.learning_rate} for c in cells]
 
   monkeypatch.setattr(lanes, "train_cells", fake_train_cells)
   space = config_lib.SearchSpace(label="tuned sgd",
-                                    learning_rate=config_lib.LogUniform(0.01, 1.0))
-  trials = search_engine.run(config, held_out, space, search_engine.draw(space, 8, 0, 0), 0)
-  assert seen == [held_out]
+                                 learning_rate=config_lib.LogUniform(0.01, 1.0))
+  trials = search_engine.run(config, training, space, search_engine.draw(space, 8, 0, 0), [0])
+  # Trained on the training part, scored on the validation split.
+  assert len(seen) == 1 and seen[0][0] is training and seen[0][1] is training.validation
   for trial in trials:  # scored on validation; a diverged trial at chance level
     expected = 0.1 if trial["learning_rate"] > 0.5 else trial["learning_rate"]
     assert trial["validation_accuracy"] == pytest.approx(expected)
@@ -235,6 +280,18 @@ def write_suite(tmp_path, **changes):
     ({"search": {"spaces": [{"label": "a", "name": "adam", "momentum": 0.9}]}},
      "config key 'search.spaces[0].momentum'"),
     ({"optimizers": [{"name": "lion"}]}, "config key 'optimizers[0].name'"),
+    ({"seeds": [0, 1000]}, "config key 'seeds': [1000] also in search.trial_seeds"),
+    ({"budgets": [1, 1]}, "config key 'budgets': distinct multiples"),
+    ({"workloads": [{"name": "a", "config": "default.yaml", "budgets": [4]}]},
+     "config key 'workloads[0].budgets': 4 is not one of the suite's budgets"),
+    ({"search": {"spaces": [{"label": "a", "name": "dual_process", "learning_rate": None,
+                             "preset": "double_bayesian"}]}},
+     "config key 'search.spaces[0].weight_decay': a preset leaves only the weight decay"),
+    ({"search": {"spaces": [{"label": "a", "name": "dual_process"}]}},
+     "config key 'search.spaces[0].preset': dual_process is searched with a preset"),
+    ({"search": {"spaces": [{"label": "a", "name": "sgd", "weight_decay_style": "both"}]}},
+     "config key 'search.spaces[0].weight_decay_style'"),
+    ({"search": {"trial_seeds": []}}, "config key 'search.trial_seeds': distinct seeds"),
 ])
 def test_bad_suite_configs_exit_2_with_one_line(tmp_path, capsys, changes, fragment):
   path = write_suite(tmp_path, **changes)
@@ -258,7 +315,7 @@ def test_an_optional_workload_without_its_data_is_skipped_with_its_reason(tmp_pa
        "overrides": ["train.epochs=1", "train.progress=false"]},
       {"name": "fashion", "config": "fashion_mnist_mlp.yaml", "target": 0.5, "optional": True,
        "overrides": [f"dataset.path={tmp_path / 'absent'}"]}],
-      optimizers=[{"name": "dual_process"}], seeds=[0], losses=["cross_entropy"],
+      optimizers=[{"name": "dual_process"}], seeds=[0], losses=["cross_entropy"], budgets=[1],
       search={"trials": 1, "spaces": [{"label": "tuned sgd", "momentum": 0.9,
                                         "learning_rate": {"min": 0.1, "max": 0.2}}]})
   assert suite.main([str(path), "--out", str(tmp_path / "out")]) == 0
@@ -273,15 +330,15 @@ def test_report_only_on_an_unfinished_suite_reports_its_finished_part(finished, 
                                                                       monkeypatch):
   copy = tmp_path / "unfinished"
   shutil.copytree(finished, copy, ignore=shutil.ignore_patterns(".lock", "suite.json"))
-  last = copy / "cells" / "digits_mlp+dual_process_loss"
+  last = copy / "cells" / "digits_mlp+dual_process_loss@1x"
   sorted(last.glob("0*.json"))[-1].unlink()
   monkeypatch.setattr(multiseed, "train_seeds", lambda *a, **k: pytest.fail("it trained"))
   monkeypatch.setattr(lanes, "train_cells", lambda *a, **k: pytest.fail("it searched"))
   assert suite.main([QUICK, "--out", str(copy), "--report-only"]) == 0
   partial = json.loads((copy / "suite_partial.json").read_text())
   expected = json.loads((finished / "suite.json").read_text())
-  assert [w["name"] for w in partial["workloads"]] == ["digits_mlp"]
-  assert partial["partial"].startswith("1 of 2 workload runs finished")
+  assert [w["name"] for w in partial["workloads"]] == ["digits_mlp@1x"]
+  assert partial["partial"].startswith("1 of 4 workload runs finished")
   assert without_timings(partial["workloads"][0]) == without_timings(expected["workloads"][0])
-  assert "**Partial report: 1 of 2" in (copy / "suite.md").read_text()
+  assert "**Partial report: 1 of 4" in (copy / "suite.md").read_text()
   assert not (copy / "suite.json").exists()

@@ -56,3 +56,27 @@ def test_break_even_trials():
   assert result["break_even_trials"] == 2  # E[max_2] = 0.7375
   fewest, most = result["break_even_trials_band"]
   assert fewest <= result["break_even_trials"] and (most is None or most >= 2)
+
+
+def test_expected_test_of_best_weighs_test_by_validation_rank():
+  validation, test = [0.5, 0.9, 0.7], [0.40, 0.80, 0.95]
+  curve = tuning_curves.expected_at_best(validation, test)
+  assert curve[0] == pytest.approx(sum(test) / 3)  # one trial: any of them
+  # k = 2: the best of two draws with replacement is the 0.9 trial with probability 5/9,
+  # the 0.7 one with 3/9, the 0.5 one with 1/9.
+  assert curve[1] == pytest.approx((0.40 * 1 + 0.95 * 3 + 0.80 * 5) / 9)
+  assert tuning_curves.expected_at_best(validation, test, ks=[500])[0] == pytest.approx(0.80)
+
+
+def test_the_band_carries_the_references_seeds_too():
+  scores = [0.60, 0.65, 0.70, 0.72, 0.74, 0.75]
+  fixed = tuning_curves.tuning_curve(scores, reference=0.70, resamples=300)
+  spread = tuning_curves.tuning_curve(scores, reference=0.70, resamples=300,
+                                      reference_seeds=[0.62, 0.70, 0.78],
+                                      test_scores=[0.5] * 6)
+  assert fixed["break_even_trials"] == spread["break_even_trials"]
+  fewest, most = spread["break_even_trials_band"]
+  assert fewest is not None and fewest <= spread["break_even_trials"]
+  assert most is None or most >= fixed["break_even_trials_band"][1]
+  assert spread["expected_test_accuracy_of_best"] == pytest.approx([0.5] * 6)
+  assert "reference's seeds" in spread["band"] and "reference's seeds" not in fixed["band"]

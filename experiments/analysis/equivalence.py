@@ -191,12 +191,31 @@ def corrected(comparisons: Sequence[dict]) -> list[dict]:
   result = []
   for i, c in enumerate(comparisons):
     if c["p_equivalent"] is None:  # no test ran: the verdict stands as labelled
-      result.append({**c, "corrected_verdict": c["verdict"], "correction": "holm"})
+      entry = {**c, "corrected_verdict": c["verdict"], "correction": "holm"}
+      result.append({**entry, "verdict_with_margin": with_margin(entry)})
       continue
     ps = {kind: adjusted[kind][i] for kind in adjusted}
     verdict = _verdict(ps["p_equivalent"], ps["p_better"], ps["p_worse"], alpha)
     if verdict != c["verdict"]:  # a correction only ever withdraws a verdict
       verdict = "inconclusive"
-    result.append({**c, **{f"{kind}_holm": p for kind, p in ps.items()},
-                   "corrected_verdict": verdict, "correction": "holm"})
+    entry = {**c, **{f"{kind}_holm": p for kind, p in ps.items()},
+             "corrected_verdict": verdict, "correction": "holm"}
+    if verdict == "inconclusive" and "minimum_detectable_effect" not in entry:
+      entry["minimum_detectable_effect"] = minimum_detectable_effect(
+          c["std_difference"], c["n"], alpha)
+      entry["pairs_needed"] = pairs_needed(c["std_difference"], c["margin"], alpha)
+    entry["verdict_with_margin"] = with_margin(entry)
+    result.append(entry)
   return result
+
+
+def with_margin(comparison: dict) -> str:
+  """The verdict in words that carry the margin: ``better`` or ``worse`` read ``beyond the
+  margin`` where the whole interval lies past it (the lower end above +margin, or the
+  upper below -margin), else ``within the margin``; other verdicts as they are."""
+  verdict = comparison.get("corrected_verdict", comparison["verdict"])
+  interval, margin = comparison.get("interval"), comparison["margin"]
+  if verdict not in ("better", "worse") or interval is None:
+    return verdict
+  beyond = interval[0] > margin if verdict == "better" else interval[1] < -margin
+  return f"{verdict}, {'beyond' if beyond else 'within'} the margin"

@@ -49,8 +49,27 @@ def summarize_group(group: dict) -> dict:
       "per_seed_steps_to_target": [r["steps_to_target"] for r in runs],
       "median_time_to_target_s": (statistics.median(times)
                                   if math.isfinite(median_steps) and times else None),
+      **end_of_budget(runs),
       "wall_time_s": group["wall_time_s"],
   }
+
+
+def end_of_budget(runs: list[dict]) -> dict:
+  """Is the row still improving when its budget ends? The median epoch of each seed's best
+  validation accuracy, and the mean gain in validation accuracy over the last quarter of
+  the epochs (from the evaluation nearest three quarters in, to the last)."""
+  best_epochs, gains = [], []
+  for run in runs:
+    scored = [e for e in run.get("evaluations", []) if e.get("validation_accuracy") is not None]
+    if len(scored) < 2:
+      continue
+    best_epochs.append(max(scored, key=lambda e: e["validation_accuracy"])["epoch"])
+    last = scored[-1]
+    quarter = min(scored[:-1], key=lambda e: abs(e["epoch"] - 0.75 * last["epoch"]))
+    gains.append(last["validation_accuracy"] - quarter["validation_accuracy"])
+  return {"median_best_validation_epoch": statistics.median(best_epochs) if best_epochs
+          else None,
+          "last_quarter_validation_gain": statistics.fmean(gains) if gains else None}
 
 
 def compute_time(results: list[dict]) -> float:
@@ -89,10 +108,16 @@ def summarize_workload(result: dict, suite) -> dict:
   chance = 1.0 / result.get("num_classes", 10)
   bar = statistics.fmean(chance if v is None else v
                          for v in reference["per_seed_validation_accuracy"])
+  reference_seeds = [chance if v is None else v
+                     for v in reference["per_seed_validation_accuracy"]]
   curves = {}
   for label, trials in result["searches"].items():
     scores = [t["validation_accuracy"] for t in trials]
-    curves[label] = tuning_curves.tuning_curve(scores, bar, resamples=BOOTSTRAP_RESAMPLES)
+    tests = ([t["test_accuracy"] for t in trials]
+             if all(t.get("test_accuracy") is not None for t in trials) else None)
+    curves[label] = tuning_curves.tuning_curve(scores, bar, resamples=BOOTSTRAP_RESAMPLES,
+                                               reference_seeds=reference_seeds,
+                                               test_scores=tests)
   return {**{k: v for k, v in result.items() if k != "optimizers"},
           "reference": reference["optimizer"], "rows": rows, "curves": curves,
           "comparisons": comparisons(rows, result["margin"], suite.alpha),
@@ -141,130 +166,11 @@ def summarize(results: list[dict], suite) -> dict:
     else:
       workloads.append(summarize_workload(result, suite))
   losses = list(dict.fromkeys([*suite.losses, *(w["loss"] for w in workloads)]))
-  by_loss = {loss: [w for w in workloads if w["loss"] == loss] for loss in losses}
+  by_loss = {}
+  for w in workloads:  # one profile per loss and budget: a budget is a setting, not a draw
+    key = w["loss"] if len(suite.budgets) < 2 else f"{w['loss']}@{w.get('budget', 1):g}x"
+    by_loss.setdefault(key, []).append(w)
   return {"num_workloads": len(workloads), "workloads": workloads, "skipped": skipped,
           "losses": losses, "trials": suite.search.trials,
           "profiles": {loss: _profile(ws, suite.max_ratio) for loss, ws in by_loss.items()},
           "break_even": {loss: break_even_summary(ws) for loss, ws in by_loss.items()}}
-
-
-def _fmt(value, spec) -> str:
-  return "n/a" if value is None else format(value, spec)
-
-
-def _interval(mean, interval) -> str:
-  if mean is None:
-    return "n/a"
-  if interval is None:
-    return f"{mean:.4f} (no interval)"
-  return f"{mean:.4f} [{interval[0]:.4f}, {interval[1]:.4f}]"
-
-
-def _verdict_cell(c: dict) -> str:
-  if c is None:
-    return "n/a"
-  interval = c.get("interval")
-  shown = ("" if interval is None
-           else f" [{100 * interval[0]:+.2f}, {100 * interval[1]:+.2f}]")
-  verdict = c.get("corrected_verdict", c["verdict"])
-  return f"{verdict}{shown}" if c["verdict"] != "no spread" else (
-      f"no spread ({100 * c['mean_difference']:+.2f})")
-
-
-def break_even_table(document: dict, loss: str | None = None) -> str:
-  """Workloads x baselines: break-even trials (band), then each baseline's and the
-  reference-free rows' equivalence verdicts against the derived pair."""
-  loss = loss or document["losses"][0]
-  workloads = [w for w in document["workloads"] if w["loss"] == loss]
-  if not workloads:
-    return f"(no workload ran with the {loss} loss)\n"
-  labels = list(dict.fromkeys(label for w in workloads for label in w["curves"]))
-  n = document["trials"]
-  lines = ["| workload | reference (validation) | "
-           + "".join(f"break-even vs {label} | " for label in labels)
-           + "".join(f"{label} vs reference (test, points) | " for label in labels),
-           "|---|---|" + "---|" * (2 * len(labels))]
-  for w in workloads:
-    reference = w["rows"][0]
-    cells = []
-    for label in labels:
-      curve = w["curves"].get(label)
-      if curve is None:
-        cells.append("n/a")
-        continue
-      fewest, most = curve["break_even_trials_band"]
-      cells.append(f"{tuning_curves.describe_break_even(curve['break_even_trials'], n)} "
-                   f"[{tuning_curves.describe_break_even(fewest, n)}, "
-                   f"{tuning_curves.describe_break_even(most, n)}]")
-    cells += [_verdict_cell(w["comparisons"].get(label)) for label in labels]
-    lines.append(f"| {w['name']} | {reference['label']}: "
-                 f"{_fmt(reference['validation_accuracy'], '.4f')} | " + " | ".join(cells) + " |")
-  return "\n".join(lines) + "\n"
-
-
-def accuracy_table(workload: dict) -> str:
-  """One workload's rows: final test accuracy with its 95 % t-interval, the test accuracy
-  at the best validation evaluation, validation accuracy, the verdict against the
-  reference, targets and steps."""
-  lines = [f"### {workload['name']}: {workload['dataset']} {workload['model']}, "
-           f"{workload['loss']} loss, {workload['epochs']} epochs of batch "
-           f"{workload['batch_size']} ({workload['steps_per_epoch']} steps each) on "
-           f"{workload['train_examples']} examples, {workload['validation_examples']} for "
-           f"validation, label noise {workload['label_noise']:g}; validation target "
-           f"{workload['target']:g} ({'declared' if workload['target_declared'] else 'rule'}); "
-           f"margin {100 * workload['margin']:g} points", "",
-           "| optimizer | test accuracy [95 % CI] | test at best validation [95 % CI] | "
-           "validation accuracy | vs reference: verdict [90 % CI, points] | reached target | "
-           "median steps to target | diverged |",
-           "|---|---|---|---|---|---|---|---|"]
-  for r in workload["rows"]:
-    verdict = ("reference" if r is workload["rows"][0]
-               else _verdict_cell(workload["comparisons"].get(r["optimizer"])))
-    lines.append(
-        f"| {r['label']} | {_interval(r['test_accuracy'], r['test_accuracy_interval'])} | "
-        f"{_interval(r['test_accuracy_at_best_validation'], r['test_accuracy_at_best_validation_interval'])} | "  # noqa: E501
-        f"{_fmt(r['validation_accuracy'], '.4f')} | {verdict} | "
-        f"{r['reached_target']}/{r['seeds']} | {_fmt(r['median_steps_to_target'], 'g')} | "
-        f"{r['diverged']}/{r['seeds']} |")
-  return "\n".join(lines) + "\n"
-
-
-def profile_table(document: dict, loss: str) -> str:
-  profile = document["profiles"][loss]
-  lines = ["| optimizer | profile score | workloads reached (ratio <= max) |", "|---|---|---|"]
-  for name, entry in profile["optimizers"].items():
-    reached = sum(r is not None for r in entry["ratios"].values())
-    lines.append(f"| {name} | {_fmt(entry['score'], '.3f')} | {reached}/"
-                 f"{profile['num_workloads']} |")
-  return "\n".join(lines) + "\n"
-
-
-def markdown(document: dict) -> str:
-  config = document["config"]
-  wall = ("" if document["wall_time_s"] is None
-          else f"wall time {document['wall_time_s']:.0f} s, ")
-  parts = [f"# Workload suite: {document['num_workloads']} workload runs, seeds "
-           f"{config['seeds']}, {document['trials']} random-search trials per baseline, "
-           f"{wall}searches and training {document['compute_time_s']:.0f} s "
-           f"({document['versions']['backend']}, {document['versions']['device_kind']})", "",
-           *([f"**Partial report: {document['partial']}.**", ""]
-             if document.get("partial") else []),
-           "How to read it: each baseline's N trials are drawn from its declared space and "
-           "scored on validation; the expected best validation accuracy after k trials is "
-           f"{tuning_curves.ESTIMATOR}, with a bootstrap band; **break-even** is the "
-           "smallest k whose expected best reaches the reference's mean validation "
-           "accuracy over seeds ('> N': never within N; in brackets: the same read from the "
-           "band's upper and lower edges). Verdicts compare final test accuracy with the "
-           "reference's, paired by seed: "
-           f"{equivalence.TEST_NAME}; alpha {config['alpha']}, Holm-corrected over each "
-           "workload's rows; the interval is the 90 % t-interval of the difference.", ""]
-  for loss in document["losses"]:
-    parts += [f"## {loss} loss: trials the reference is worth, and verdicts", "",
-              break_even_table(document, loss), "",
-              f"Performance profile on median steps to the validation target ({loss} "
-              "loss):", "", profile_table(document, loss)]
-  for skipped in document["skipped"]:
-    parts.append(f"Skipped {skipped['name']}: {skipped['reason']}\n")
-  parts.append("## Workloads\n")
-  parts += [accuracy_table(w) for w in document["workloads"]]
-  return "\n".join(parts)

@@ -80,6 +80,25 @@ def expected_max_band(scores: Sequence[float], resamples: int = 1000, level: flo
   return np.percentile(curves, tail, axis=0), np.percentile(curves, 100 - tail, axis=0)
 
 
+def expected_at_best(validation: Sequence[float], values: Sequence[float],
+                     ks: Optional[Sequence[int]] = None) -> np.ndarray:
+  """The expected ``values`` (e.g. test accuracy) of the trial that validation picks among
+  ``k`` drawn trials: the weights of :func:`expected_max`, applied to ``values`` in the
+  order of their trials' validation scores (ties kept in the trials' order),
+
+      E[value of the best of k] = sum_i value_(i) * ((i/N)^k - ((i-1)/N)^k).
+
+  What a user of a k-trial search gets on test, where validation chooses.
+  """
+  order = np.argsort(np.asarray(validation, float), kind="stable")
+  v = np.asarray(values, float)[order]
+  n = len(v)
+  ks = np.arange(1, n + 1) if ks is None else np.asarray(ks)
+  i = np.arange(1, n + 1)
+  weights = (i[None, :] / n) ** ks[:, None] - ((i[None, :] - 1) / n) ** ks[:, None]
+  return weights @ v
+
+
 def break_even_trials(curve: Sequence[float], reference: float) -> Optional[int]:
   """The smallest ``k`` (1-based) with ``curve[k - 1] >= reference``; None if none."""
   reached = np.flatnonzero(np.asarray(curve) >= reference)
@@ -87,25 +106,58 @@ def break_even_trials(curve: Sequence[float], reference: float) -> Optional[int]
 
 
 def tuning_curve(scores: Sequence[float], reference: float, resamples: int = 1000,
-                 seed: int = 0) -> dict:
+                 seed: int = 0, reference_seeds: Optional[Sequence[float]] = None,
+                 test_scores: Optional[Sequence[float]] = None) -> dict:
   """The JSON-ready curve of one baseline against a reference accuracy.
 
+  Args:
+    scores: the trials' validation scores.
+    reference: the reference's bar (its mean validation accuracy over seeds).
+    resamples: bootstrap resamples.
+    seed: the resampling generator's seed.
+    reference_seeds: the reference's per-seed validation accuracies; given, every
+      resample draws them too (with replacement), so the band carries the uncertainty of
+      the bar as well as of the trials.
+    test_scores: the trials' test accuracies (recorded, never used to choose); given, the
+      expected test accuracy of the trial validation picks among k, with its band.
+
   Returns:
-    ``expected_best_validation_accuracy`` (k = 1..N), its ``band_low`` and
-    ``band_high`` (90 %), ``break_even_trials`` (None: more than N) and the
-    same at the band's edges (``break_even_trials_band``: the high edge
-    reaches first, so it gives the fewest trials), the estimator's name.
+    ``expected_best_validation_accuracy`` (k = 1..N), its ``band_low`` and ``band_high``
+    (90 %), ``break_even_trials`` (None: more than N) and the same read from the band of
+    the curve less the bar (``break_even_trials_band``: the high edge reaches first, so it
+    gives the fewest trials), with ``test_scores`` ``expected_test_accuracy_of_best`` and
+    its band; the estimator's name.
   """
-  curve = expected_max(scores)
-  low, high = expected_max_band(scores, resamples=resamples, seed=seed)
-  return {"trials": len(curve), "estimator": ESTIMATOR, "band": "bootstrap 5th-95th "
-          f"percentiles over {resamples} resamples of the trials",
-          "expected_best_validation_accuracy": curve.tolist(),
-          "band_low": low.tolist(), "band_high": high.tolist(),
-          "reference_validation_accuracy": reference,
-          "break_even_trials": break_even_trials(curve, reference),
-          "break_even_trials_band": [break_even_trials(high, reference),
-                                     break_even_trials(low, reference)]}
+  v = np.asarray(scores, float)
+  curve = expected_max(v)
+  rng = np.random.default_rng(seed)
+  curves, gaps, tests = [], [], []
+  for _ in range(resamples):
+    drawn = rng.integers(0, len(v), len(v))
+    curves.append(expected_max(v[drawn]))
+    bar = (reference if reference_seeds is None else
+           float(np.mean(rng.choice(np.asarray(reference_seeds, float),
+                                    size=len(reference_seeds), replace=True))))
+    gaps.append(curves[-1] - bar)
+    if test_scores is not None:
+      tests.append(expected_at_best(v[drawn], np.asarray(test_scores, float)[drawn]))
+  low, high = np.percentile(curves, 5, axis=0), np.percentile(curves, 95, axis=0)
+  gap_low, gap_high = np.percentile(gaps, 5, axis=0), np.percentile(gaps, 95, axis=0)
+  result = {"trials": len(curve), "estimator": ESTIMATOR, "band": "bootstrap 5th-95th "
+            f"percentiles over {resamples} resamples of the trials"
+            + ("" if reference_seeds is None else " and of the reference's seeds"),
+            "expected_best_validation_accuracy": curve.tolist(),
+            "band_low": low.tolist(), "band_high": high.tolist(),
+            "reference_validation_accuracy": reference,
+            "break_even_trials": break_even_trials(curve, reference),
+            "break_even_trials_band": [break_even_trials(gap_high, 0.0),
+                                       break_even_trials(gap_low, 0.0)]}
+  if test_scores is not None:
+    result.update(
+        expected_test_accuracy_of_best=expected_at_best(v, test_scores).tolist(),
+        expected_test_accuracy_of_best_band=[np.percentile(tests, 5, axis=0).tolist(),
+                                             np.percentile(tests, 95, axis=0).tolist()])
+  return result
 
 
 def describe_break_even(k: Optional[int], trials: int) -> str:

@@ -248,17 +248,28 @@ class OptimizerConfig:
   # H2(e)), 'golden_partition' (1/phi^2, 1/phi) or 'traditional' (0.01, 0.9).
   preset: Optional[Literal[HYPERPARAMETER_SETS]] = None
   label: Optional[str] = None  # the name shown in tables and plots
-  # An optax chain, as its users write it: clip_by_global_norm(clip_norm), then
-  # add_decayed_weights(weight_decay) (adam: adamw), then the optimizer with the
-  # learning rate following the schedule. null / 0: left out. For an optax name or a
-  # function the decay is added to the gradient in front of the update (L2, coupled, for
-  # adaptive ones; optax.adamw's own decoupled decay is its kwargs.weight_decay).
+  # An optax chain, as its users write it: clip_by_global_norm(clip_norm), the weight
+  # decay, then the optimizer with the learning rate following the schedule. null / 0:
+  # left out.
   schedule: ScheduleConfig = ScheduleConfig()
   weight_decay: float = 0.0
+  # How weight_decay acts. 'l2': weight_decay * params added to the gradient in front of
+  # the update (coupled: it goes through the momentum, and an adaptive method's scaling).
+  # 'decoupled': learning_rate(t) * weight_decay * params subtracted after the update,
+  # scaled by the schedule, as SGDW and AdamW do (Loshchilov & Hutter 2019). null: adam
+  # decoupled (optax.adamw), every other optimizer l2.
+  weight_decay_style: Optional[Literal["l2", "decoupled"]] = dataclasses.field(
+      default=None, metadata=WRITTEN_WHEN_SET)
   # Which parameters decay: all of them, or 'kernels' (two or more dimensions),
   # leaving biases and norms out.
   weight_decay_mask: Literal["all", "kernels"] = "all"
   clip_norm: Optional[float] = None
+
+  def decay_style(self) -> str:
+    """``l2`` or ``decoupled``: the declared style, or the optimizer's default."""
+    if self.weight_decay_style is not None:
+      return self.weight_decay_style
+    return "decoupled" if self.name == "adam" else "l2"
 
   def validate(self, key):
     if self.weight_decay < 0 or not math.isfinite(self.weight_decay):

@@ -109,9 +109,12 @@ def programs(config: ExperimentConfig, dataset: Dataset, tx, seeds, num_train: i
 
 def train_cells(config: ExperimentConfig, dataset: Dataset, cells: list[Cell],
                 chunk_size=None, store=None, stop=stopping.NEVER, say=None,
-                momentum_per_lane: bool = True) -> list[dict]:
+                momentum_per_lane: bool = True, validation=None) -> list[dict]:
   """Trains ``cells`` in vmapped chunks; returns one result per cell, in order. Without
   ``momentum_per_lane`` the cells' momenta are ignored (see :func:`injected_optimizer`).
+  Each cell is evaluated on the test set and, with ``dataset.folds``, on its fold, or,
+  with ``validation`` (``(x, y)`` held out of the training set), on those: its
+  ``validation_accuracy``.
 
   With ``train.devices`` above one, each chunk's cells are split over the
   devices (the data is replicated): cells never talk to each other, so the
@@ -136,9 +139,10 @@ def train_cells(config: ExperimentConfig, dataset: Dataset, cells: list[Cell],
       momentum_per_lane=momentum_per_lane)
   built = programs(config, dataset, tx, sorted({c.seed for c in cells}), num_train)
   validated = config.dataset.folds is not None
-  run_chunk = _chunk_program(config, built, tx, decays, validated)
-  arrays = place([dataset.train_x, dataset.train_y, dataset.test_x, dataset.test_y],
-                 replicated)
+  held_out = validation if validation is not None else (dataset.test_x[:1], dataset.test_y[:1])
+  run_chunk = _chunk_program(config, built, tx, decays, validated, validation is not None)
+  arrays = place([dataset.train_x, dataset.train_y, dataset.test_x, dataset.test_y,
+                  *held_out], replicated)
 
   def train_chunk(chunk: list[Cell], size: int) -> list[dict]:
     padded = chunk + [chunk[-1]] * (size - len(chunk))  # one shape, one compilation
@@ -151,9 +155,10 @@ def train_cells(config: ExperimentConfig, dataset: Dataset, cells: list[Cell],
 
 
 def _chunk_program(config: ExperimentConfig, built: Programs, tx, decays: bool,
-                   validated: bool) -> Callable:
+                   validated: bool, held_out: bool = False) -> Callable:
   """The compiled program of a chunk: every lane initialized with its hyperparameters,
-  trained for the run's epochs, then evaluated on the test set (and its fold)."""
+  trained for the run's epochs, then evaluated on the test set and on its fold
+  (``validated``) or on the held-out arrays (``held_out``)."""
   import jax
   import jax.numpy as jnp
 
@@ -169,7 +174,8 @@ def _chunk_program(config: ExperimentConfig, built: Programs, tx, decays: bool,
 
   @jax.jit
   def run_chunk(initial, learning_rates, momenta, weight_decays, seeds, train_indices,
-                validation_indices, dropout_keys, train_x, train_y, test_x, test_y):
+                validation_indices, dropout_keys, train_x, train_y, test_x, test_y,
+                val_x, val_y):
     states = jax.vmap(init_cell)(*initial, learning_rates, momenta, weight_decays)
 
     def one_epoch(states, epoch_index):
@@ -187,6 +193,9 @@ def _chunk_program(config: ExperimentConfig, built: Programs, tx, decays: bool,
       if validated:
         metrics["validation_accuracy"] = built.evaluate(
             lane_params, train_x, train_y, validation, lane_state)["test_accuracy"]
+      elif held_out:
+        metrics["validation_accuracy"] = built.evaluate(
+            lane_params, val_x, val_y, model_state=lane_state)["test_accuracy"]
       return metrics
 
     tests = jax.lax.map(evaluate_lane, (states.params, states.model_state,

@@ -95,7 +95,9 @@ def pipeline_parts(config: OptimizerConfig) -> list[str]:
     parts.append(f"{schedule.name}{warmup}")
   if config.weight_decay:
     mask = " (kernels)" if config.weight_decay_mask == "kernels" else ""
-    parts.append(f"wd {config.weight_decay:g}{mask}")
+    style = " decoupled" if config.weight_decay_style == "decoupled" else (
+        " l2" if config.weight_decay_style == "l2" else "")
+    parts.append(f"wd {config.weight_decay:g}{style}{mask}")
   if config.clip_norm is not None:
     parts.append(f"clip {config.clip_norm:g}")
   return parts
@@ -205,18 +207,58 @@ def chain_for(config: OptimizerConfig, learning_rate: optax.ScalarOrSchedule, mo
               ) -> optax.GradientTransformation:
   """The entry's whole pipeline (clipping, weight decay, the update) at ``learning_rate``
   and ``momentum`` (see :func:`update_for`); ``weight_decay``, a number or a traced
-  hyperparameter, replaces the entry's own (the search injects it per lane). ``adam``
-  decays decoupled, as ``optax.adamw``; every other update gets the decay added to the
-  gradient in front of it, so a search's trial and its retrained best are one chain."""
+  hyperparameter, replaces the entry's own (the search injects it per lane), so a search's
+  trial and its retrained best are one chain. The decay acts as ``weight_decay_style``
+  says (:meth:`OptimizerConfig.decay_style`): ``l2`` adds it to the gradient in front of
+  the update; ``decoupled`` subtracts ``learning_rate(t) * decay * params`` after it
+  (``adam``: ``optax.adamw`` itself)."""
   decay = config.weight_decay if weight_decay is None else weight_decay
-  if config.name == "adam" and (weight_decay is not None or config.weight_decay):
+  decays = weight_decay is not None or bool(config.weight_decay)
+  style = config.decay_style()
+  if config.name == "adam" and decays and style == "decoupled":
     return around(config, optax.adamw(learning_rate, weight_decay=decay,
                                       mask=decay_mask(config)), weight_decay=False)
   update = update_for(config, learning_rate, momentum, argument)
-  if weight_decay is None:
+  if style == "decoupled" and decays:
+    update = optax.chain(update, decoupled_weight_decay(decay, learning_rate,
+                                                        decay_mask(config)))
+    return around(config, update, weight_decay=False)
+  if weight_decay is None:  # l2: the entry's own decay in front, as around() links it
     return around(config, update)
   return around(config, optax.chain(optax.add_decayed_weights(decay, decay_mask(config)),
                                     update), weight_decay=False)
+
+
+class DecoupledDecayState(NamedTuple):
+  count: jax.Array  # the steps taken, for the learning rate's schedule
+
+
+def decoupled_weight_decay(weight_decay, learning_rate: optax.ScalarOrSchedule, mask=None
+                           ) -> optax.GradientTransformation:
+  """Adds ``-learning_rate(t) * weight_decay * params`` to the updates: the decay of SGDW
+  and AdamW, applied after the update's momentum and scaling and following the schedule
+  (Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019).
+
+  Args:
+    weight_decay: the decay factor, a number or a traced hyperparameter.
+    learning_rate: a number, a traced hyperparameter or a schedule of the step count.
+    mask: optax's mask of the parameters that decay (None: all).
+  """
+  import jax.numpy as jnp
+
+  def init(params):
+    del params
+    return DecoupledDecayState(count=jnp.zeros((), jnp.int32))
+
+  def update(updates, state, params=None):
+    if params is None:
+      raise ValueError("decoupled_weight_decay needs the parameters")
+    rate = learning_rate(state.count) if callable(learning_rate) else learning_rate
+    updates = jax.tree.map(lambda u, p: u - rate * weight_decay * p, updates, params)
+    return updates, DecoupledDecayState(count=optax.safe_int32_increment(state.count))
+
+  transform = optax.GradientTransformation(init, update)
+  return transform if mask is None else optax.masked(transform, mask)
 
 
 def create(config: OptimizerConfig, total_steps: int) -> optax.GradientTransformation:
@@ -228,12 +270,9 @@ def create(config: OptimizerConfig, total_steps: int) -> optax.GradientTransform
 
 def evaluation_params(config: OptimizerConfig, opt_state, params):
   """The parameters to evaluate: schedule-free methods are judged at their average."""
-  if config.name == "schedule_free_sgd":
-    # Bare, or the last link of the chain that ``around`` built: read from the state itself.
-    if not isinstance(opt_state, contrib.ScheduleFreeState):
-      opt_state = opt_state[-1]
-    return contrib.schedule_free_eval_params(opt_state, params)
-  if optax_names.is_factory(config):  # e.g. optax.contrib.schedule_free_adamw, or a chain of it
+  if config.name == "schedule_free_sgd" or optax_names.is_factory(config):
+    # Bare, or a link of the chain ``chain_for`` built (optax.contrib.schedule_free_adamw
+    # by name too): its state found wherever it sits.
     found = [s for s in jax.tree.leaves(opt_state, is_leaf=_is_schedule_free)
              if _is_schedule_free(s)]
     if len(found) == 1:

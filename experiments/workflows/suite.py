@@ -12,6 +12,7 @@ import dataclasses
 import math
 import pathlib
 import time
+from typing import NamedTuple
 
 import numpy as np
 
@@ -107,21 +108,41 @@ def _score_runs(runs: list[dict], target: float) -> None:
                                                else chosen["test_accuracy"])
 
 
-def units(suite: SuiteConfig) -> list[tuple[WorkloadConfig, str, str]]:
-  """``(workload, loss, unit name)`` for every workload and loss; the first loss keeps
-  the workload's name, others add ``+<loss>_loss``."""
+class Unit(NamedTuple):
+  """One workload run of the suite: a workload under one loss at one budget."""
+
+  workload: WorkloadConfig
+  loss: str
+  name: str
+  budget: float = 1.0
+
+
+def units(suite: SuiteConfig) -> list[Unit]:
+  """Every workload under each of its losses at each of its budgets. The first loss keeps
+  the workload's name, others add ``+<loss>_loss``; with more than one budget in the
+  suite, every name adds ``@<budget>x``."""
   result = []
   for workload in suite.workloads:
-    for loss in workload.losses or suite.losses:
-      name = workload.name if loss == suite.losses[0] else f"{workload.name}+{loss}_loss"
-      result.append((workload, loss, name))
+    for budget in suite.budgets_of(workload):
+      for loss in workload.losses or suite.losses:
+        name = workload.name if loss == suite.losses[0] else f"{workload.name}+{loss}_loss"
+        if len(suite.budgets) > 1:
+          name += f"@{budget:g}x"
+        result.append(Unit(workload, loss, name, budget))
   return result
 
 
+def at_budget(config, budget: float):
+  """``config`` with its epochs multiplied by ``budget`` (rounded, at least one)."""
+  epochs = max(1, round(config.train.epochs * budget))
+  return dataclasses.replace(config, train=dataclasses.replace(config.train, epochs=epochs))
+
+
 def run_workload(workload: WorkloadConfig, loss: str, name: str, config, suite: SuiteConfig,
-                 cells: outputs.ResultStore, say=print, stop=stopping.NEVER) -> dict:
+                 cells: outputs.ResultStore, say=print, stop=stopping.NEVER,
+                 budget: float = 1.0) -> dict:
   """Searches every baseline, then trains every optimizer and the best trials, on one
-  workload under one loss."""
+  workload under one loss, at ``budget`` times its epochs."""
   try:
     dataset = data.load(config.dataset)
   except ConfigError as error:
@@ -129,36 +150,39 @@ def run_workload(workload: WorkloadConfig, loss: str, name: str, config, suite: 
       say(f"{name}: skipped ({error})")
       return {"name": name, "skipped": str(error)}
     raise
-  config = dataclasses.replace(config, loss=dataclasses.replace(config.loss, name=loss),
-                               train=dataclasses.replace(config.train, progress=False))
-  training, held_out = validation_split(dataset, suite.validation_fraction,
-                                        config.dataset.split_seed)
-  searches, search_seconds = run_searches(name, config, held_out, suite, cells, say, stop)
+  config = at_budget(dataclasses.replace(
+      config, loss=dataclasses.replace(config.loss, name=loss),
+      train=dataclasses.replace(config.train, progress=False)), budget)
+  training, _ = validation_split(dataset, suite.validation_fraction, config.dataset.split_seed)
+  searches, search_seconds = run_searches(name, config, training, suite, cells, say, stop)
   target = workload_target(workload, suite, searches)
   groups = run_groups(name, config, training, suite, searches, target, cells, say, stop)
-  return {"name": name, "workload": workload.name, "loss": loss, "target": target,
+  return {"name": name, "workload": workload.name, "loss": loss, "budget": budget,
+          "target": target,
           "target_declared": workload.target is not None,
           "margin": workload.margin or suite.margin, "dataset": dataset.name,
           "model": config.model.name, "epochs": config.train.epochs,
           "batch_size": config.train.batch_size, "label_noise": config.dataset.label_noise,
           "num_classes": dataset.num_classes, "train_examples": len(training.train_y),
           "validation_examples": len(training.validation[1]),
+          "test_examples": len(training.test_y),
           "steps_per_epoch": len(training.train_y) // config.train.batch_size,
           "clean_twin": workload.clean_twin, "searches": searches,
           "search_seconds": search_seconds, "optimizers": groups}
 
 
-def run_searches(name: str, config, held_out: data.Dataset, suite: SuiteConfig,
+def run_searches(name: str, config, training: data.Dataset, suite: SuiteConfig,
                  cells: outputs.ResultStore, say=print, stop=stopping.NEVER
                  ) -> tuple[dict, dict]:
-  """Every baseline's random search on the validation split, each kept as it ends:
-  ``(trials by baseline, seconds by baseline)``."""
+  """Every baseline's random search, trained on ``training``'s training part and scored
+  on its validation split, each kept as it ends: ``(trials by baseline, seconds by
+  baseline)``."""
   searches, search_seconds = {}, {}
   for stream, space in enumerate(suite.search.spaces):
     trials = search.draw(space, suite.search.trials, suite.search.seed, stream)
     kept = _kept_or_timed(cells, f"{name}/search/{outputs.slug(space.label)}",
                           lambda space=space, trials=trials: {"trials": search.run(
-                              config, held_out, space, trials, suite.search.training_seed)})
+                              config, training, space, trials, suite.search.trial_seeds)})
     searches[space.label], search_seconds[space.label] = kept["trials"], kept["wall_time_s"]
     chosen = search.best(kept["trials"])
     say(f"{name}: {space.label}: {len(trials)} trials, best validation accuracy "
@@ -237,24 +261,39 @@ def run_suite(suite: SuiteConfig, workloads: dict, out: pathlib.Path, say=print,
   from ..training import tensorboard_log
   cells = tensorboard_log.store(out / "cells", out, "suite")  # and TensorBoard's, if it can
   tic = time.perf_counter()
-  results = [run_workload(w, loss, name, workloads[w.name], suite, cells, say, stop)
-             for w, loss, name in units(suite)]
+  results = [run_workload(u.workload, u.loss, u.name, workloads[u.workload.name], suite,
+                          cells, say, stop, u.budget) for u in units(suite)]
   document = report.summarize(results, suite)
-  document.update(config=config_lib.to_dict(suite), versions=outputs.versions(),
-                  wall_time_s=time.perf_counter() - tic,
+  document.update(config=config_lib.to_dict(suite), **declared(suite),
+                  versions=outputs.versions(), wall_time_s=time.perf_counter() - tic,
                   compute_time_s=report.compute_time(results))
   outputs.write_json(out / "suite.json", document)
   write_report(document, out)
   return document
 
 
+def declared(suite: SuiteConfig) -> dict:
+  """What the run was declared to be, recorded beside its results: the version it ran
+  under, the trial and final seeds, the budgets and every arm's search space."""
+  import dualprocess
+
+  return {"dualprocess_version": dualprocess.__version__,
+          "trial_seeds": list(suite.search.trial_seeds), "final_seeds": list(suite.seeds),
+          "budgets": list(suite.budgets), "validation_fraction": suite.validation_fraction,
+          "search_spaces": {space.label: {**config_lib.to_dict(space),
+                                          "weight_decay_style": (
+                                              space.weight_decay_style or
+                                              ("decoupled" if space.name == "adam" else "l2"))}
+                            for space in suite.search.spaces}}
+
+
 def write_report(document: dict, out: pathlib.Path) -> None:
   """``suite.md``, ``profile.png``, ``accuracy.png`` and the tuning curves."""
   from .. import plots
-  from ..analysis import suite_report as report
-  outputs.write_text(out / "suite.md", report.markdown(document))
-  for loss, profile in document["profiles"].items():
-    suffix = "" if loss == document["losses"][0] else f"-{loss}_loss"
+  from ..analysis import suite_markdown
+  outputs.write_text(out / "suite.md", suite_markdown.markdown(document))
+  for i, (loss, profile) in enumerate(document["profiles"].items()):
+    suffix = "" if i == 0 else ("-" + loss.replace("@", "-") if "@" in loss else f"-{loss}_loss")
     plots.performance_profile(profile, out / f"profile{suffix}.png",
                               title=f"performance profile, {loss} loss, "
                               f"{profile['num_workloads']} workloads (validation targets)")
@@ -287,17 +326,18 @@ def partial_report(suite: SuiteConfig, workloads: dict, out: pathlib.Path) -> di
   from ..analysis import suite_report as report
   cells, results = KeptOnly(outputs.ResultStore(out / "cells")), []
   planned = units(suite)
-  for workload, loss, name in planned:
+  for u in planned:
     try:
-      results.append(run_workload(workload, loss, name, workloads[workload.name], suite,
-                                  cells, say=lambda line: None))
+      results.append(run_workload(u.workload, u.loss, u.name, workloads[u.workload.name],
+                                  suite, cells, say=lambda line: None, budget=u.budget))
     except NotKept:
       break
   document = report.summarize(results, suite)
-  document.update(config=config_lib.to_dict(suite), versions=outputs.versions(),
+  document.update(config=config_lib.to_dict(suite), **declared(suite),
+                  versions=outputs.versions(),
                   wall_time_s=None, compute_time_s=report.compute_time(results),
                   partial=f"{len(results)} of {len(planned)} workload runs finished; "
-                  f"the rest not yet run: {', '.join(n for _, _, n in planned[len(results):])}")
+                  f"the rest not yet run: {', '.join(u.name for u in planned[len(results):])}")
   outputs.write_json(out / "suite_partial.json", document)
   write_report(document, out)
   return document
