@@ -30,12 +30,13 @@ a training run whose loss turns non-finite raises :class:`Diverged` (a
 ``out`` is given.
 A config that names a module (``model.name``, ``optimizer.name`` or ``dataset.name``
 of the form ``package.module:function``) imports it, which runs its code, as Hydra's
-``_target_`` does.
+``_target_`` does. The module is looked for in the config file's folder, then the working
+directory, then on ``sys.path``, at load time and while the call runs
+(``experiments/imports.py``).
 
 Example::
 
-  from experiments import api              # in a checkout
-  # from dualprocess_experiments import api  (installed)
+  from dualprocess_experiments import api  # in a checkout: from experiments import api
 
   summary = api.run("configs/default.yaml", {"train.epochs": 5})
   print(summary["test_accuracy"], summary["steps"])
@@ -57,6 +58,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from typing import Optional
 
+from . import imports
 from .errors import ConfigError, Diverged
 from .loading import Config, Overrides, load_config, load_suite
 
@@ -68,7 +70,7 @@ Say = Optional[Callable[[str], None]]
 
 def run(config: Config = None, overrides: Overrides = (), out=None, *, force: bool = False,
         progress: bool = True, stop=None) -> dict:
-  """Trains one model, as ``python -m experiments.run``.
+  """Trains one model, as ``dualprocess-run`` does.
 
   Args:
     config: a path, a dict or an ``ExperimentConfig`` (see :func:`load_config`).
@@ -97,20 +99,21 @@ def run(config: Config = None, overrides: Overrides = (), out=None, *, force: bo
   """
   from .workflows import run as run_lib
 
-  experiment = load_config(config, overrides)
-  dataset = _start(experiment, stop)
-  kwargs = {"progress": progress} | _stop_kwargs(stop)
-  if out is None:
-    return run_lib.train_and_evaluate(experiment, dataset, None, **kwargs)
-  with _prepared(out, experiment, "run", force, ("checkpoints", "damaged_checkpoints"),
-                 temporary=False) as folder:
-    return run_lib.train_and_evaluate(experiment, dataset, folder, **kwargs)
+  with imports.user_code():
+    experiment = load_config(config, overrides)
+    dataset = _start(experiment, stop)
+    kwargs = {"progress": progress} | _stop_kwargs(stop)
+    if out is None:
+      return run_lib.train_and_evaluate(experiment, dataset, None, **kwargs)
+    with _prepared(out, experiment, "run", force, ("checkpoints", "damaged_checkpoints"),
+                   temporary=False) as folder:
+      return run_lib.train_and_evaluate(experiment, dataset, folder, **kwargs)
 
 
 def compare(config: Config = None, overrides: Overrides = (), out=None, *,
-            force: bool = False, stop=None) -> dict:
+            force: bool = False, say: Say = print, stop=None) -> dict:
   """Trains every optimizer of ``compare.optimizers`` on every seed, as
-  ``python -m experiments.compare``.
+  ``dualprocess-compare`` does.
 
   Args:
     config: a path, a dict or an ``ExperimentConfig`` with a ``compare`` section.
@@ -118,6 +121,7 @@ def compare(config: Config = None, overrides: Overrides = (), out=None, *,
     out: the output folder (``comparison.json``, ``.md``, ``.png``, ``runs/``; a second
       call skips the finished runs). ``None``: a temporary folder, removed.
     force: start over in an ``out`` that holds a different config.
+    say: called with a line as each optimizer's runs end (``None``: silent).
     stop: as for :func:`run`, asked after every run.
 
   Returns:
@@ -139,18 +143,20 @@ def compare(config: Config = None, overrides: Overrides = (), out=None, *,
   from . import outputs
   from .workflows import compare as compare_lib
 
-  experiment = load_config(config, overrides, section="compare")
-  dataset = _start(experiment, stop)
-  with _prepared(out, experiment, "compare", force, ("runs",)) as folder:
-    rows = compare_lib.compare(experiment, dataset, folder, **_stop_kwargs(stop))
-    written = folder / "comparison.json"
-    return outputs.read_json(written) if written.is_file() else {"rows": rows}
+  with imports.user_code():
+    experiment = load_config(config, overrides, section="compare")
+    dataset = _start(experiment, stop)
+    with _prepared(out, experiment, "compare", force, ("runs",)) as folder:
+      rows = compare_lib.compare(experiment, dataset, folder, say=say,
+                                 **_stop_kwargs(stop))
+      written = folder / "comparison.json"
+      return outputs.read_json(written) if written.is_file() else {"rows": rows}
 
 
 def sweep(config: Config = None, overrides: Overrides = (), out=None, *, force: bool = False,
           say: Say = print, stop=None) -> dict:
   """Trains every (learning rate, momentum, seed, fold) cell, as
-  ``python -m experiments.sweep``.
+  ``dualprocess-sweep`` does.
 
   Args:
     config: a path, a dict or an ``ExperimentConfig`` with a ``sweep`` section.
@@ -179,15 +185,16 @@ def sweep(config: Config = None, overrides: Overrides = (), out=None, *, force: 
   """
   from .workflows import sweep as sweep_lib
 
-  experiment = load_config(config, overrides, section="sweep")
-  dataset = _start(experiment, stop)
-  with _prepared(out, experiment, "sweep", force, ("chunks",)) as folder:
-    return sweep_lib.sweep(experiment, dataset, folder, say=say, **_stop_kwargs(stop))
+  with imports.user_code():
+    experiment = load_config(config, overrides, section="sweep")
+    dataset = _start(experiment, stop)
+    with _prepared(out, experiment, "sweep", force, ("chunks",)) as folder:
+      return sweep_lib.sweep(experiment, dataset, folder, say=say, **_stop_kwargs(stop))
 
 
 def suite(config, overrides: Overrides = (), out=None, *, base=None, force: bool = False,
           say: Say = print, stop=None) -> dict:
-  """Runs the workload suite, as ``python -m experiments.suite``.
+  """Runs the workload suite, as ``dualprocess-suite`` does.
 
   Args:
     config: a suite YAML file's path, a dict of its keys, or a ``SuiteConfig`` (see
@@ -218,14 +225,15 @@ def suite(config, overrides: Overrides = (), out=None, *, base=None, force: bool
   from . import config as config_lib
   from .workflows import suite as suite_lib
 
-  suite_config, workloads = load_suite(config, overrides, base)
-  _start(None, stop)
-  suite_lib.check_models(suite_config, workloads)
-  resolved = {"suite": config_lib.to_dict(suite_config),
-              "workloads": {n: config_lib.to_dict(c) for n, c in workloads.items()}}
-  with _prepared(out, resolved, "suite", force, ("cells",)) as folder:
-    return suite_lib.run_suite(suite_config, workloads, folder, say=say or _silent,
-                               **_stop_kwargs(stop))
+  with imports.user_code():
+    suite_config, workloads = load_suite(config, overrides, base)
+    _start(None, stop)
+    suite_lib.check_models(suite_config, workloads)
+    resolved = {"suite": config_lib.to_dict(suite_config),
+                "workloads": {n: config_lib.to_dict(c) for n, c in workloads.items()}}
+    with _prepared(out, resolved, "suite", force, ("cells",)) as folder:
+      return suite_lib.run_suite(suite_config, workloads, folder, say=say or _silent,
+                                 **_stop_kwargs(stop))
 
 
 def _start(experiment, stop=None):
@@ -247,7 +255,8 @@ def _start(experiment, stop=None):
   from . import models
 
   models.check(experiment.model, dataset.input_shape, dataset.num_classes,
-               experiment.train.seed, experiment.train.compute_dtype)
+               experiment.train.seed, experiment.train.compute_dtype,
+               sequence=dataset.sequence)
   return dataset
 
 

@@ -27,7 +27,8 @@ def main(argv=None) -> int:
     from .workflows.compare import markdown_table
 
     out = cli.out_folder(args, "compare")
-    result = api.compare(args.config, args.overrides, out, force=args.force, stop=stop)
+    result = api.compare(args.config, args.overrides, out, force=args.force, stop=stop,
+                         say=lambda line: print(line, flush=True))
     print(markdown_table(result["rows"]))
     print(f"written to {out}")
   return 0

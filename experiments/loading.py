@@ -7,7 +7,9 @@ its values (``experiments/config/``), then check the code it names, in the order
 keys: a model factory (imported, its signature checked against the call), an optax
 optimizer or a function (imported, checked by one call), a search space's optimizer as
 a trial at its ranges' edges. Importing a module runs its code, as Hydra's ``_target_``
-does. Every mistake is one :class:`ConfigError` line naming the key.
+does. A config file's own folder, then the working directory, are searched for that
+code before ``sys.path`` (``imports.user_code``). Every mistake is one
+:class:`ConfigError` line naming the key.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any, Optional, Union
 import yaml
 
 from . import config as config_lib
+from . import imports
 from .config import (
   ExperimentConfig,
   OptimizerConfig,
@@ -62,15 +65,18 @@ def load_config(config: Config = None, overrides: Overrides = (),
     TypeError: ``config`` is none of the above.
   """
   strings = override_strings(overrides)
+  folder = None
   if config is None or isinstance(config, (str, os.PathLike)):
     loaded = config_lib.load(config, strings)
+    folder = None if config is None else config_lib.find(config).parent
   else:
     loaded = config_lib.build(ExperimentConfig, config_lib.apply_overrides(
         _as_data(config, ExperimentConfig), strings))
   if section is not None and getattr(loaded, section) is None:
     raise ConfigError(f"config key '{section}': missing; this command needs a {section} "
                       f"section (see {SECTION_EXAMPLES.get(section, 'configs/')})")
-  check_experiment(loaded)
+  with imports.user_code(folder):
+    check_experiment(loaded)
   return loaded
 
 
@@ -95,15 +101,18 @@ def load_suite(config, overrides: Overrides = (), base=None
   strings = override_strings(overrides)
   if config is None:
     raise ConfigError("a suite config is required, e.g. configs/suite_quick.yaml")
+  folder = None
   if isinstance(config, (str, os.PathLike)):
     path = config_lib.find(config)
     data, base = config_lib.load_yaml(path, SuiteConfig), path.parent
+    folder = base
   else:
     data = _as_data(config, SuiteConfig)
   _refuse_experiment_config(data, config)
   suite = config_lib.build(SuiteConfig, config_lib.apply_overrides(data, strings))
-  check_suite(suite)
-  return suite, load_workloads(suite, pathlib.Path.cwd() if base is None else base)
+  with imports.user_code(folder):
+    check_suite(suite)
+    return suite, load_workloads(suite, pathlib.Path.cwd() if base is None else base)
 
 
 def load_workloads(suite: SuiteConfig, folder) -> dict[str, ExperimentConfig]:

@@ -24,17 +24,29 @@ def _save(fig, path) -> None:
     plt.close(fig)
 
 
+def loss_title(loss_name: str) -> str:
+  """The loss panel's title: the loss the run trained with. Only the dual-process loss is
+  plotted as its two processes; cross-entropy against one-hot labels has zero target
+  entropy, so it is its divergence, and one line."""
+  if loss_name == "dual_process":
+    return "training loss (dual process) = entropy + divergence"
+  return f"training loss: {loss_name.replace('_', '-')}"
+
+
 def curves(records, path, loss_name: str, num_classes: int, title: str = "") -> None:
-  """Loss split into entropy and divergence, the equilibrium floor, test accuracy."""
+  """The training loss (under ``dual_process`` split into entropy and divergence, with the
+  equilibrium floor), test accuracy."""
   fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
   steps = [r["step"] for r in records]
-  for key, style in (("loss", "-"), ("entropy", "--"), ("divergence", ":")):
-    left.plot(steps, [r.get(key) for r in records], style, label=key)
   if loss_name == "dual_process":
+    for key, style in (("loss", "-"), ("entropy", "--"), ("divergence", ":")):
+      left.plot(steps, [r.get(key) for r in records], style, label=key)
     floor = theory.equilibrium_target_entropy(num_classes)
     left.axhline(floor, color="goldenrod", lw=1,
                  label=f"equilibrium floor H(t_y) = {floor:.4f}")
-  left.set(xlabel="step", ylabel="nats", title="training loss = entropy + divergence")
+  else:
+    left.plot(steps, [r.get("loss") for r in records], "-", label=loss_name.replace("_", "-"))
+  left.set(xlabel="step", ylabel="nats", title=loss_title(loss_name))
   left.legend(fontsize=8)
   tested = [r for r in records if r.get("test_accuracy") is not None]
   right.plot([r["step"] for r in tested], [r["test_accuracy"] for r in tested], "o-",
@@ -62,7 +74,38 @@ def comparison(rows, path, title: str = "") -> None:
   ax.set_yticks(y, labels, fontsize=8)
   ax.invert_yaxis()
   low = min(means) if means else 0.0
-  ax.set(xlabel="test accuracy (mean over seeds)", xlim=(max(0.0, low - 0.1), 1.0), title=title)
+  ax.set(xlabel="test accuracy (mean over seeds)", xlim=(max(0.0, low - 0.1), 1.0))
+  ax.set_title(title, fontsize=9, wrap=True)  # long titles wrap instead of being cut off
+  fig.tight_layout()
+  _save(fig, path)
+
+
+def compare_curves(rows: dict, path, title: str = "") -> None:
+  """Test accuracy over steps per row of a comparison: the mean over its runs (seeds,
+  folds) as a line, their lowest to highest as a band. ``rows``: the row's label to its
+  runs' ``metrics.jsonl`` records (a run without any, kept by an older version, is left
+  out)."""
+  fig, ax = plt.subplots(figsize=(8, 4.5))
+  colors = plt.get_cmap("tab10")
+  for i, (label, runs) in enumerate(rows.items()):
+    by_step: dict[int, list] = {}
+    for records in runs:
+      for r in records:
+        if r.get("test_accuracy") is not None:
+          by_step.setdefault(r["step"], []).append(r["test_accuracy"])
+    if not by_step:
+      continue
+    steps = sorted(by_step)
+    values = [by_step[s] for s in steps]
+    color = colors(i % 10)
+    ax.plot(steps, [float(np.mean(v)) for v in values], "o-", ms=3, color=color,
+            label=f"{label} ({len(runs)} runs)")
+    ax.fill_between(steps, [min(v) for v in values], [max(v) for v in values], color=color,
+                    alpha=0.2)
+  ax.set(xlabel="step", ylabel="test accuracy (line: mean; band: lowest to highest run)",
+         ylim=(None, 1.0))
+  ax.set_title(title, fontsize=9, wrap=True)
+  ax.legend(fontsize=7, loc="lower right")
   fig.tight_layout()
   _save(fig, path)
 
@@ -204,11 +247,13 @@ def tuning_curves(workload: dict, path) -> None:
     ax.fill_between(ks, curve["band_low"], curve["band_high"], color=colors(i), alpha=0.15)
   reference = workload["rows"][0]
   if reference["validation_accuracy"] is not None:
-    low, high = reference["validation_accuracy_interval"] or (
+    interval = reference["validation_accuracy_interval"] or (
         reference["validation_accuracy"],) * 2
+    (low, high), clipped = clip_interval(interval)
     ax.axhspan(low, high, color="gold", alpha=0.3)
+    note = ", clipped to [0, 1]" if clipped else ""
     ax.axhline(reference["validation_accuracy"], color="darkgoldenrod", lw=1.5,
-               label=f"{reference['label']} (mean over seeds, 95 % CI)")
+               label=f"{reference['label']} (mean over seeds, 95 % CI{note})")
   ax.set_xscale("log", base=2)
   ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
   ax.set(xlabel="random-search trials k", ylabel="expected best validation accuracy",
@@ -216,3 +261,11 @@ def tuning_curves(workload: dict, path) -> None:
   ax.legend(fontsize=7, loc="lower right")
   fig.tight_layout()
   _save(fig, path)
+
+
+def clip_interval(interval) -> tuple[tuple[float, float], bool]:
+  """``((low, high), clipped)``: an accuracy's interval cut to [0, 1], where an accuracy
+  lies, and whether it had to be (a t-interval of a few seeds near 1 can reach past it)."""
+  low, high = (float(v) for v in interval)
+  clipped = low < 0.0 or high > 1.0
+  return (max(0.0, low), min(1.0, high)), clipped

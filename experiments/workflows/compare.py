@@ -2,7 +2,10 @@
 
 Trains the config's model on the same data, budget and seeds (and, with
 ``dataset.folds``, the same folds) once per entry of ``compare.optimizers``
-and writes ``comparison.json``, ``comparison.md`` and ``comparison.png``.
+and writes ``comparison.json``, ``comparison.md``, ``comparison.png`` (the bars) and
+``curves.png`` (test accuracy over steps, a band over the seeds per row). Each run's
+folder in ``runs/`` keeps its ``metrics.jsonl`` and TensorBoard events, so
+``tensorboard --logdir OUT`` shows every row's and seed's learning curve.
 Every row after the first is compared with the first over the matched (fold,
 seed) runs by an equivalence test (TOST) with ``compare.margin``, declared in
 the config: ``equivalent``, ``better``, ``worse`` or ``inconclusive``,
@@ -15,6 +18,7 @@ same ``--out`` skips the finished runs.
 from __future__ import annotations
 
 import dataclasses
+import pathlib
 import statistics
 
 from .. import outputs
@@ -36,14 +40,20 @@ def folds(config: ExperimentConfig) -> list:
   return common.folds(config, "compare") or [None]
 
 
-def run_one(config: ExperimentConfig, optimizer, seed: int, dataset, fold=None) -> dict:
+def run_one(config: ExperimentConfig, optimizer, seed: int, dataset, fold=None,
+            folder=None) -> dict:
+  """One (optimizer, seed, fold) run; with ``folder``, its ``metrics.jsonl`` and TensorBoard
+  events written there (no checkpoints: a run cut short is rerun whole; its summary is
+  the comparison's ``runs/NAME.json``)."""
   config = dataclasses.replace(
       config, optimizer=optimizer,
       train=dataclasses.replace(config.train, seed=seed, progress=False),
       dataset=(config.dataset if fold is None
                else dataclasses.replace(config.dataset, fold=fold)))
+  if folder is not None:
+    pathlib.Path(folder).mkdir(parents=True, exist_ok=True)
   try:
-    result = train_and_evaluate(config, dataset)
+    result = train_and_evaluate(config, dataset, folder, checkpoints=False)
   except Diverged as error:  # one optimizer diverging is a result, not a crash
     result = {"status": "diverged", "reason": str(error)}
   return dict(result, seed=seed, fold=fold)
@@ -127,32 +137,13 @@ def markdown_table(rows: list[dict]) -> str:
   return "\n".join(lines) + "\n"
 
 
-def compare(config: ExperimentConfig, dataset, out, stop=stopping.NEVER) -> list[dict]:
-  """Every (optimizer, seed) run, each kept in ``out/runs`` as it ends; a rerun skips them."""
+def compare(config: ExperimentConfig, dataset, out, stop=stopping.NEVER,
+            say=print) -> list[dict]:
+  """Every (optimizer, seed) run, each kept in ``out/runs`` as it ends; a rerun skips them.
+  ``say`` gets a line as each row ends (None: silent)."""
   from .. import plots
   from ..analysis import equivalence
-  from ..training import optimizers, tensorboard_log
-  store = tensorboard_log.store(out / "runs", out, "compare")  # and TensorBoard's, if it can
-  chosen = [(fold, seed) for fold in folds(config) for seed in config.compare.seeds]
-  total = len(config.compare.optimizers) * len(chosen)
-  rows, done, first_runs = [], 0, None
-  for i, optimizer in enumerate(config.compare.optimizers):
-    runs = []
-    for fold, seed in chosen:
-      name = (f"{i:02d}-{outputs.slug(optimizers.resolve(optimizer).label)}/"
-              + (f"seed{seed}" if fold is None else f"fold{fold}-seed{seed}"))
-      result = store.get(name)
-      if result is None:
-        result = store.put(name, run_one(config, optimizer, seed, dataset, fold))
-      runs.append(result)
-      done += 1
-      if done < total and stop.requested():
-        raise stop.stop(f"after {done} of {total} runs: finished runs kept in {store.folder}; "
-                        "run the same command again to resume")
-    rows.append(summarize(optimizer, runs, first_runs, config.compare.margin,
-                          config.compare.alpha))
-    first_runs = first_runs or runs
-    print(f"{rows[-1]['optimizer']}: test_accuracy={rows[-1]['test_accuracy']}", flush=True)
+  rows, names = train_rows(config, dataset, out, stop, say or (lambda line: None))
   corrected = equivalence.corrected([r["vs_first"]["equivalence"] for r in rows[1:]])
   for row, verdict in zip(rows[1:], corrected, strict=True):
     row["vs_first"]["equivalence"] = verdict
@@ -161,4 +152,42 @@ def compare(config: ExperimentConfig, dataset, out, stop=stopping.NEVER) -> list
                                                "versions": outputs.versions()})
   outputs.write_text(out / "comparison.md", f"{title}\n\n{markdown_table(rows)}")
   plots.comparison(rows, out / "comparison.png", title)
+  plots.compare_curves({row["optimizer"]: [outputs.read_jsonl(out / "runs" / name
+                                                              / "metrics.jsonl")
+                                           for name in row_names]
+                        for row, row_names in zip(rows, names, strict=True)},
+                       out / "curves.png", title)
   return rows
+
+
+def train_rows(config: ExperimentConfig, dataset, out, stop, say) -> tuple[list, list]:
+  """``(rows, names)``: each optimizer's row (its runs trained, or found finished in
+  ``out/runs``) and its runs' names there, the runs' folders and result files."""
+  from ..training import optimizers, tensorboard_log
+  store = tensorboard_log.store(out / "runs", out, "compare")  # and TensorBoard's, if it can
+  chosen = [(fold, seed) for fold in folds(config) for seed in config.compare.seeds]
+  total = len(config.compare.optimizers) * len(chosen)
+  rows, names, done, first_runs = [], [], 0, None
+  for i, optimizer in enumerate(config.compare.optimizers):
+    runs, names_of_row = [], []
+    for fold, seed in chosen:
+      name = (f"{i:02d}-{outputs.slug(optimizers.resolve(optimizer).label)}/"
+              + (f"seed{seed}" if fold is None else f"fold{fold}-seed{seed}"))
+      result = store.get(name)
+      if result is None:
+        result = store.put(name, run_one(config, optimizer, seed, dataset, fold,
+                                         store.folder / name))
+      runs.append(result)
+      names_of_row.append(name)
+      done += 1
+      if done < total and stop.requested():
+        raise stop.stop(f"after {done} of {total} runs: finished runs kept in {store.folder}; "
+                        "run the same command again to resume")
+    rows.append(summarize(optimizer, runs, first_runs, config.compare.margin,
+                          config.compare.alpha))
+    names.append(names_of_row)
+    first_runs = first_runs or runs
+    accuracy = rows[-1]["test_accuracy"]
+    say(f"{rows[-1]['optimizer']}: test_accuracy="
+        + ("n/a (every run diverged)" if accuracy is None else f"{accuracy:.4f}"))
+  return rows, names

@@ -29,8 +29,12 @@ from ..training import stopping
 
 def train_and_evaluate(config: ExperimentConfig, dataset: data.Dataset,
                        out: Optional[pathlib.Path] = None, progress: bool = True,
-                       stop=stopping.NEVER) -> dict:
+                       stop=stopping.NEVER, *, checkpoints: bool = True) -> dict:
   """Trains per ``config``; with ``out``, writes every output and resumes from it.
+
+  ``checkpoints=False`` (a comparison's run, which is rerun whole if it is cut short and
+  whose summary the comparison keeps): ``out`` gets ``metrics.jsonl`` and its TensorBoard
+  events only. The files written change no number of the run.
 
   The run goes segment by segment (``training/runner.py``): after each it logs,
   evaluates at the epochs ``train.eval_every`` names, checkpoints when due and asks
@@ -46,7 +50,7 @@ def train_and_evaluate(config: ExperimentConfig, dataset: data.Dataset,
   start_time = time.perf_counter()  # after the imports, as when they were at the top
   # Setup: the data and programs placed, the newest checkpoint restored, compiled.
   trainer = runner.Trainer(config, dataset)
-  folder = RunFolder(out, config)
+  folder = RunFolder(out, config, checkpoints)
   state, start_step = folder.restore(trainer.initial_state)
   state = trainer.place(state)
   trainer.compile(state, start_step)  # before the clock of the first step
@@ -100,7 +104,8 @@ class RunSummary:
                      wall_time_s=self._elapsed())
     end_progress_bars()
     out = self.folder.out
-    if out is None:
+    if out is None or self.folder.checkpointer is None:
+      self.folder.close(self.data)
       return stop.stop(f"at step {step}")
     if not saved and step > start_step:
       self.folder.save(step, state)
@@ -174,13 +179,15 @@ def _finite_or_none(value):
 class RunFolder:
   """A run's files in ``out``: ``checkpoints/``, ``metrics.jsonl`` (and TensorBoard's
   events), ``summary.json`` and ``curves.png``. With ``out`` None every method does
-  nothing: the run keeps no file."""
+  nothing: the run keeps no file. Without ``checkpoints``: only the metrics (a
+  comparison's run)."""
 
-  def __init__(self, out: Optional[pathlib.Path], config: ExperimentConfig):
+  def __init__(self, out: Optional[pathlib.Path], config: ExperimentConfig,
+               checkpoints: bool = True):
     self.out, self.train = out, config.train
     self.checkpointer = self.log = None
     self.last_saved = time.perf_counter()
-    if out is not None:
+    if out is not None and checkpoints:
       from ..training import checkpoint
       self.checkpointer = checkpoint.Checkpointer(out / "checkpoints",
                                                   config.train.keep_checkpoints)
@@ -189,8 +196,10 @@ class RunFolder:
     """``(state, step)``: the newest complete checkpoint's, or ``state`` at step 0."""
     if self.out is None:
       return state, 0
-    state, restored = self.checkpointer.restore_newest(
-        state, say=lambda line: print(line, file=sys.stderr, flush=True))
+    restored = None
+    if self.checkpointer is not None:
+      state, restored = self.checkpointer.restore_newest(
+          state, say=lambda line: print(line, file=sys.stderr, flush=True))
     from ..training import tensorboard_log
     self.log = outputs.MetricsLog(self.out / "metrics.jsonl", resume_step=restored or 0,
                                   sink=tensorboard_log.metrics_sink(self.out))
@@ -207,7 +216,7 @@ class RunFolder:
   def save_if_due(self, step: int, state, total_steps: int) -> bool:
     """Checkpoints at every ``train.checkpoint_every`` steps, after
     ``train.checkpoint_every_s`` seconds (as process 0's clock says) and at the end."""
-    if self.out is None:
+    if self.checkpointer is None:
       return False
     every, every_s = self.train.checkpoint_every, self.train.checkpoint_every_s
     late = agree(every_s is not None and time.perf_counter() - self.last_saved >= every_s)
@@ -220,18 +229,20 @@ class RunFolder:
     """Where the last good checkpoint is, for a message; that none is, where none is."""
     if self.out is None:
       return "the run keeps no files"
+    if self.checkpointer is None:
+      return "the run keeps no checkpoints"
     if self.checkpointer.latest_step() is None:
       return f"no checkpoint was saved before it (in {self.out / 'checkpoints'})"
     return f"the last good checkpoint is kept in {self.out / 'checkpoints'}"
 
   def close(self, summary: dict) -> None:
-    """Commits the checkpoints in flight and writes ``summary.json``."""
-    if self.out is not None:
+    """Commits the checkpoints in flight and writes ``summary.json`` (with checkpoints)."""
+    if self.checkpointer is not None:
       self.checkpointer.close()
       outputs.write_json(self.out / "summary.json", summary)
 
   def plot(self, config: ExperimentConfig, dataset: data.Dataset, label: str) -> None:
-    if self.out is not None:
+    if self.checkpointer is not None:
       from .. import plots
       plots.curves(self.log.records, self.out / "curves.png", config.loss.name,
                    dataset.num_classes, title=f"{dataset.name} {config.model.name}, {label}")
