@@ -345,13 +345,14 @@ def test_bad_callables(tmp_path, monkeypatch, body, target, message):
 
 @pytest.mark.parametrize("values, message", [
     ({"name": "cifar100"}, "config key 'dataset.name': unknown value 'cifar100'; allowed: digits, "
-     "mnist1d, mnist, fashion_mnist, mnist5k, cifar10, arrays, or 'package.module:function'"),
+     "mnist1d, mnist, fashion_mnist, mnist5k, cifar10, arrays, text, or "
+     "'package.module:function'"),
     ({"name": "arrays"}, "config key 'dataset.path': required for dataset 'arrays'"),
     ({"name": "my-pkg:build"}, "config key 'dataset.name': 'my-pkg:build' is not "
      "'package.module:function'"),
     ({"name": "pkg.mod:"}, "config key 'dataset.name': 'pkg.mod:' is not"),
     ({"name": "pkg:build", "path": "/x"}, "config key 'dataset.path': only allowed for datasets "
-     "'mnist', 'fashion_mnist', 'cifar10' and 'arrays', not 'pkg:build'"),
+     "'mnist', 'fashion_mnist', 'cifar10', 'arrays' and 'text', not 'pkg:build'"),
     ({"name": "digits", "num_classes": 10}, "config key 'dataset.num_classes': only for dataset "
      "'arrays'"),
     ({"name": "arrays", "path": "/x", "num_classes": 1}, "config key 'dataset.num_classes': "

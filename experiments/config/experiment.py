@@ -1,7 +1,8 @@
 """An experiment config: its sections, and the multi-run sections compare and sweep.
 
 ``ExperimentConfig`` is what ``run``, ``compare`` and ``sweep`` read; its ``validate``
-checks what spans sections (folds named by compare or sweep need ``dataset.folds``).
+checks what spans sections (folds named by compare or sweep need ``dataset.folds``; a
+text and the transformer go together: ``text.py``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Literal, Optional, Union
 
 from ..errors import ConfigError
 from ..typed_yaml import WRITTEN_WHEN_SET, check_positive, check_range
+from . import text
 from .sections import (
   DatasetConfig,
   LossConfig,
@@ -133,6 +135,7 @@ class ExperimentConfig:
   sweep: Optional[SweepConfig] = None
 
   def validate(self, key):
+    text.check_pairing(self.dataset, self.model)
     folds = self.dataset.folds
     if self.sweep is not None and self.sweep.reference is not None and folds is None:
       raise ConfigError("config key 'sweep.reference': the claim is judged on validation "

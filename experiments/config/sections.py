@@ -16,6 +16,7 @@ from dualprocess.constants import NAMES as HYPERPARAMETER_SETS
 
 from ..errors import ConfigError
 from ..typed_yaml import WRITTEN_WHEN_SET, FrozenMapping, check_positive, check_range
+from . import text
 
 # The built-in names; optimizer.name also takes 'optax.NAME', 'optax.contrib.NAME' or
 # 'package.module:function' (experiments/training/optax_names.py).
@@ -31,7 +32,8 @@ class DatasetConfig:
   # cifar10: the published files, found in the data folder or downloaded there once);
   # 'arrays': the user's own arrays from dataset.path; or 'package.module:function',
   # imported (its code runs) and called with no arguments for the same arrays as a dict
-  # (experiments/data/arrays.py).
+  # (experiments/data/arrays.py). 'text': next-token prediction on a text, windows of
+  # dataset.context tokens (experiments/data/text.py).
   name: str = "digits"
   # mnist, fashion_mnist: a folder with the four IDX files, or an .npz; cifar10: its
   # cifar-10-python.tar.gz or a folder holding it; read as they are (no checksums). Null:
@@ -39,7 +41,8 @@ class DatasetConfig:
   # ~/.cache/... without it), its published files downloaded there once and checked
   # (fashion_mnist: Debian's dataset-fashion-mnist first, where installed).
   # arrays (required): an .npz with x_train, y_train, x_test, y_test (optional x_val,
-  # y_val), or a folder of those .npy files.
+  # y_val), or a folder of those .npy files. text (required): a text file, a folder of
+  # them (every non-hidden file, in path order), or 'python_stdlib' (the built-in corpus).
   # A relative path is read from the folder the command runs in (not the config's).
   path: Optional[str] = None
   # digits, mnist1d, mnist5k; the 70,000-image sets and arrays keep their own test split
@@ -60,9 +63,22 @@ class DatasetConfig:
   # arrays and callables: the number of classes C (labels 0..C-1, every class in
   # training); null: the largest label over all splits, plus one.
   num_classes: Optional[int] = None
+  # text: every byte a token (vocabulary 256, any file), or every UTF-8 character of
+  # the training split (id 0: a character it never holds).
+  mode: Literal["bytes", "chars"] = dataclasses.field(default="bytes", metadata=WRITTEN_WHEN_SET)
+  # text: tokens per window (the model's context); the labels are the next tokens.
+  context: int = dataclasses.field(default=128, metadata=WRITTEN_WHEN_SET)
+  # text: tokens between window starts (null: context, windows that do not overlap).
+  stride: Optional[int] = dataclasses.field(default=None, metadata=WRITTEN_WHEN_SET)
+  # text: the train, validation and test shares of the tokens, contiguous blocks in order.
+  fractions: tuple[float, ...] = dataclasses.field(default=(0.8, 0.1, 0.1),
+                                                   metadata=WRITTEN_WHEN_SET)
+  # text: the SHA-256 the bytes read must have (pins the text; null: not checked).
+  sha256: Optional[str] = dataclasses.field(default=None, metadata=WRITTEN_WHEN_SET)
 
-  NAMES = ("digits", "mnist1d", "mnist", "fashion_mnist", "mnist5k", "cifar10", "arrays")
-  WITH_PATH = ("mnist", "fashion_mnist", "cifar10", "arrays")
+  NAMES = ("digits", "mnist1d", "mnist", "fashion_mnist", "mnist5k", "cifar10", "arrays",
+           "text")
+  WITH_PATH = ("mnist", "fashion_mnist", "cifar10", "arrays", "text")
 
   def is_own_arrays(self) -> bool:
     """Whether the data are the user's: ``arrays`` or a ``module:function`` callable."""
@@ -82,12 +98,14 @@ class DatasetConfig:
                         "with x_train, y_train, x_test, y_test, or a folder of those .npy)")
     if self.name not in self.WITH_PATH and self.path is not None:
       raise ConfigError(f"config key '{key}.path': only allowed for datasets 'mnist', "
-                        f"'fashion_mnist', 'cifar10' and 'arrays', not '{self.name}'")
+                        f"'fashion_mnist', 'cifar10', 'arrays' and 'text', not '{self.name}'")
+    text.check_dataset(self, key)
     if self.num_classes is not None:
       check_positive(f"{key}.num_classes", self.num_classes, minimum=2)
       if not self.is_own_arrays():
         raise ConfigError(f"config key '{key}.num_classes': only for dataset 'arrays' or a "
-                          f"'module:function' callable, not '{self.name}' (it has 10)")
+                          f"'module:function' callable, not '{self.name}' ("
+                          + ("its vocabulary" if self.name == "text" else "it has 10") + ")")
     check_range(f"{key}.test_fraction", self.test_fraction, 0.0, 1.0, open_low=True,
                 open_high=True)
     check_positive(f"{key}.num_samples", self.num_samples, minimum=20)
@@ -115,9 +133,11 @@ class ModelConfig:
   # runs, as Hydra's _target_ does) and called as factory(input_shape=...,
   # num_classes=..., rngs=nnx.Rngs(...), **kwargs) for an nnx.Module whose model(x) gives
   # logits [batch, num_classes]; nnx.Dropout and nnx.BatchNorm are switched by
-  # model.train() / model.eval() (experiments/models/own.py). The keys below marked
-  # mlp or cnn are for the built-in models only.
-  name: Union[Literal["logistic", "mlp", "cnn"], str] = "mlp"
+  # model.train() / model.eval() (experiments/models/own.py); for dataset text, logits
+  # [batch, context, vocab]. The keys below marked mlp, cnn or transformer are for the
+  # built-in models only. transformer: a causal language model for dataset text
+  # (experiments/models/transformer.py).
+  name: Union[Literal["logistic", "mlp", "cnn", "transformer"], str] = "mlp"
   # 'package.module:factory' only: its other keyword arguments, e.g. {width: 32}.
   kwargs: dict[str, Any] = dataclasses.field(default_factory=FrozenMapping,
                                              metadata=WRITTEN_WHEN_SET)
@@ -129,7 +149,15 @@ class ModelConfig:
   padding: int = 1  # cnn, on each side
   pool: int = 1  # cnn: max-pool window and stride after each conv; 1 = no pooling
   dense_sizes: tuple[int, ...] = ()  # cnn: hidden dense layers before the classifier
-  dropout: float = 0.0  # cnn: dropout rate on the flattened features, before the dense layers
+  # cnn: dropout rate on the flattened features, before the dense layers; transformer:
+  # after the embedding, every attention and every MLP.
+  dropout: float = 0.0
+  # transformer: the model width (a multiple of heads), blocks, attention heads, and the
+  # MLP's hidden width over the model width.
+  width: int = dataclasses.field(default=64, metadata=WRITTEN_WHEN_SET)
+  depth: int = dataclasses.field(default=2, metadata=WRITTEN_WHEN_SET)
+  heads: int = dataclasses.field(default=4, metadata=WRITTEN_WHEN_SET)
+  mlp_ratio: int = dataclasses.field(default=4, metadata=WRITTEN_WHEN_SET)
   # Weight initialization: Flax's defaults (LeCun normal, zero biases); He et al.'s
   # Kaiming uniform for ReLU (a = 0); or PyTorch's layer default (Kaiming uniform
   # with a = sqrt(5)). Biases of the last two: PyTorch's U(+-1/sqrt(fan_in)).
@@ -138,7 +166,7 @@ class ModelConfig:
   # CPU, XLA's convolution on accelerators (experiments/models/conv.py).
   conv: Literal["auto", "xla", "im2col"] = "auto"
 
-  BUILT_IN = ("logistic", "mlp", "cnn")
+  BUILT_IN = ("logistic", "mlp", "cnn", "transformer")
 
   def validate(self, key):
     module, colon, factory = self.name.partition(":")
@@ -156,9 +184,10 @@ class ModelConfig:
                         f"model, not '{self.name}'")
     check_positive(f"{key}.pool", self.pool)
     check_range(f"{key}.dropout", self.dropout, 0.0, 1.0, open_high=True)
-    if self.dropout and self.name != "cnn":
-      raise ConfigError(f"config key '{key}.dropout': only for model 'cnn', not "
-                        f"'{self.name}'")
+    if self.dropout and self.name not in ("cnn", "transformer"):
+      raise ConfigError(f"config key '{key}.dropout': only for models 'cnn' and "
+                        f"'transformer', not '{self.name}'")
+    text.check_model(self, key)
     for field in ("hidden_sizes", "channels", "kernel_sizes", "strides", "dense_sizes"):
       for i, size in enumerate(getattr(self, field)):
         check_positive(f"{key}.{field}[{i}]", size)

@@ -1,4 +1,4 @@
-"""Handwritten-digit datasets, all local: embedded, generated, packaged, or the user's own.
+"""The datasets, all local: embedded, generated, packaged, the user's own, or a text.
 
 - ``digits``: scikit-learn's 1,797 real 8x8 handwritten digits (shipped inside
   the package), a stratified split fixed by ``split_seed``, scaled to [0, 1].
@@ -20,6 +20,10 @@
 - ``arrays`` or ``package.module:function``: the user's own arrays of any
   example shape, from an ``.npz``, a folder of memory-mapped ``.npy`` files or
   a callable (``experiments/data/arrays.py``), with an optional validation split.
+- ``text``: next-token prediction on a text (a file, a folder, or the built-in
+  ``python_stdlib``): integer windows ``[N, context]`` labelled by the next token at
+  every position, with the text's validation block (``experiments/data/text.py``,
+  :func:`load_text`).
 
 Images are scaled to [0, 1] (``scale: symmetric``: [-1, 1]) and keep their
 ``[H, W, 1]`` shape. ``train_fraction`` keeps a stratified share of the
@@ -40,7 +44,7 @@ import numpy as np
 
 from ..config import DatasetConfig
 from ..errors import ConfigError
-from . import arrays, cifar, download, idx, splits
+from . import arrays, cifar, download, idx, splits, text
 from .arrays import relative_to_cwd
 
 FASHION_MNIST_PATH = "/usr/share/datasets/fashion-mnist"
@@ -48,8 +52,8 @@ FASHION_MNIST_PACKAGE = "dataset-fashion-mnist"
 
 
 class Dataset(NamedTuple):
-  train_x: np.ndarray  # float32, [N, *input_shape]
-  train_y: np.ndarray  # int32, [N]
+  train_x: np.ndarray  # float32, [N, *input_shape]; text: token ids [N, context]
+  train_y: np.ndarray  # int32, [N]; text: the next tokens [N, context], x's dtype
   test_x: np.ndarray
   test_y: np.ndarray
   num_classes: int
@@ -61,6 +65,12 @@ class Dataset(NamedTuple):
   def input_shape(self) -> tuple[int, ...]:
     return self.train_x.shape[1:]
 
+  @property
+  def sequence(self) -> bool:
+    """Whether every example has a label per position (text: the next tokens), so that
+    the logits are ``[batch, length, classes]``."""
+    return self.train_y.ndim > 1
+
 
 def load(config: DatasetConfig) -> Dataset:
   """The dataset ``config`` names, with its options (subsets, scale, label noise) applied.
@@ -69,7 +79,8 @@ def load(config: DatasetConfig) -> Dataset:
     config: the ``dataset`` section.
 
   Returns:
-    The :class:`Dataset`, features float32 and labels int32.
+    The :class:`Dataset`, features float32 and labels int32 (text: token ids, see
+    :func:`load_text`).
   """
   own = arrays.is_arrays(config.name)
   if own:  # features as stored (uint8 or float, maybe memory-mapped) until subset
@@ -77,7 +88,7 @@ def load(config: DatasetConfig) -> Dataset:
   else:
     loader = {"digits": load_digits, "mnist1d": load_mnist1d, "mnist": load_mnist,
               "fashion_mnist": load_fashion_mnist, "mnist5k": load_mnist5k,
-              "cifar10": load_cifar10}[config.name]
+              "cifar10": load_cifar10, "text": load_text}[config.name]
     dataset = loader(config)
   if config.limit_train is not None:
     dataset = dataset._replace(train_x=dataset.train_x[:config.limit_train],
@@ -104,6 +115,30 @@ def load(config: DatasetConfig) -> Dataset:
     dataset = dataset._replace(train_y=flip_labels(dataset.train_y, dataset.num_classes,
                                                    config.label_noise, config.split_seed))
   return dataset
+
+
+def load_text(config: DatasetConfig) -> Dataset:
+  """``dataset.name: text``: windows of ``dataset.context`` tokens, labelled by the next
+  token at every position, from the text's contiguous train, validation and test blocks
+  (``experiments/data/text.py``); ``num_classes`` is the vocabulary.
+
+  Memory: the text is read once into one token array (a single file in ``bytes`` mode
+  is memory-mapped), and every split's windows, which start ``dataset.stride`` tokens
+  apart, are gathered from it into ``[N, context]`` arrays of the tokens' dtype
+  (``uint8`` for bytes, ``uint16`` for most texts' characters), inputs and labels:
+  ``2 * context / stride`` times the split's tokens (twice the text with the default
+  stride, ``context``; a stride of 1 holds every token ``2 * context`` times). The
+  training part is what ``limit_train`` cuts; ``validation`` always holds the
+  validation block's windows (the suite scores its trials on them).
+  """
+  loaded = text.load_text(config.path, config.mode, config.context, config.fractions,
+                          config.sha256)
+  stride = config.stride or config.context
+  (train_x, train_y), validation, (test_x, test_y) = (
+      text.window_arrays(tokens, config.context, stride)
+      for tokens in (loaded.train, loaded.val, loaded.test))
+  return Dataset(train_x, train_y, test_x, test_y, loaded.vocab_size, "text",
+                 validation=validation)
 
 
 def flip_labels(labels: np.ndarray, num_classes: int, fraction: float, seed: int) -> np.ndarray:

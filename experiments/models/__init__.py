@@ -1,7 +1,10 @@
-"""Flax NNX classifiers: logistic regression, an MLP and a 1-D/2-D CNN, or the user's own.
+"""Flax NNX models: logistic regression, an MLP, a 1-D/2-D CNN, a transformer, or the user's own.
 
 Input shapes come from the dataset: ``[H, W, C]`` images or ``[L, C]`` signals
 with any ``C``, or ``[F]`` tabular rows (not for the CNN, which needs spatial axes).
+The transformer (``experiments/models/transformer.py``) reads windows of tokens
+``[context]`` (``dataset.name: text``) and predicts the next token at every position:
+logits ``[batch, context, vocab]``.
 Every built-in model is called as ``model(x, dropout_key=None)``; the key is the step's
 dropout randomness in training and ``None`` (no dropout) in evaluation.
 Convolutions are computed by ``experiments/models/conv.py``, by backend.
@@ -28,7 +31,7 @@ from flax import nnx
 
 from ..config import ModelConfig
 from ..errors import ConfigError
-from . import conv, own, variables
+from . import conv, own, transformer, variables
 
 __all__ = ["CNN", "MLP", "Logistic", "create", "own", "variables"]
 
@@ -176,7 +179,7 @@ class CNN(nnx.Module):
 
 
 def create(config: ModelConfig, input_shape, num_classes: int, seed: int,
-           compute_dtype: str = "float32") -> nnx.Module:
+           compute_dtype: str = "float32", sequence: bool = False) -> nnx.Module:
   """The model of ``config`` for one seed.
 
   A built-in model's parameters are initialized by one compiled program: Flax
@@ -193,25 +196,27 @@ def create(config: ModelConfig, input_shape, num_classes: int, seed: int,
     seed: the initialization's seed.
     compute_dtype: ``train.compute_dtype``: ``float32``, or ``bfloat16`` for the
       forward pass of a built-in model (its parameters stay float32).
+    sequence: the labels have a time axis (``Dataset.sequence``): the user's model's
+      logits are checked to be ``[batch, input_shape[0], num_classes]``.
 
   Returns:
     The ``nnx.Module``.
   """
   _check_for_data(config, input_shape, compute_dtype)
   if own.is_own(config.name):
-    return own.build(config, tuple(input_shape), num_classes, seed)
+    return own.build(config, tuple(input_shape), num_classes, seed, sequence=sequence)
   graphdef, initialize = _initializer(config, tuple(input_shape), num_classes, compute_dtype)
   return nnx.merge(graphdef, initialize(seed))
 
 
 def check(config: ModelConfig, input_shape, num_classes: int, seed: int,
-          compute_dtype: str = "float32") -> None:
+          compute_dtype: str = "float32", sequence: bool = False) -> None:
   """Refuses, before anything is written, a model that cannot train on this data.
 
   What :func:`create` would refuse, found without training: a CNN on tabular rows, a
   compute dtype for the user's own model, and for the user's factory (called once
   and dropped) a result that is no ``nnx.Module`` or logits that are not
-  ``[batch, num_classes]``.
+  ``[batch, num_classes]`` (``[batch, input_shape[0], num_classes]`` for ``sequence``).
 
   Args:
     config: the model section.
@@ -219,13 +224,14 @@ def check(config: ModelConfig, input_shape, num_classes: int, seed: int,
     num_classes: the number of classes.
     seed: the initialization's seed.
     compute_dtype: ``train.compute_dtype``.
+    sequence: the labels have a time axis (``Dataset.sequence``).
 
   Raises:
     ConfigError: one line naming the key.
   """
   _check_for_data(config, input_shape, compute_dtype)
   if own.is_own(config.name):
-    own.build(config, tuple(input_shape), num_classes, seed)
+    own.build(config, tuple(input_shape), num_classes, seed, sequence=sequence)
 
 
 def _check_for_data(config: ModelConfig, input_shape, compute_dtype: str) -> None:
@@ -253,6 +259,10 @@ def _build(config: ModelConfig, input_shape, num_classes: int, seed: int,
            compute_dtype: str = "float32") -> nnx.Module:
   rngs = nnx.Rngs(jax.random.key(seed))  # what Rngs makes of an int; a traced seed too
   dtype = None if compute_dtype == "float32" else DTYPES[compute_dtype]
+  if config.name == "transformer":
+    return transformer.transformer(input_shape, num_classes, rngs, dtype=dtype,
+                                   width=config.width, depth=config.depth, heads=config.heads,
+                                   mlp_ratio=config.mlp_ratio, dropout=config.dropout)
   if config.name == "logistic":
     return Logistic(input_shape, num_classes, config.init, rngs=rngs, dtype=dtype)
   if config.name == "mlp":

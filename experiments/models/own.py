@@ -85,7 +85,7 @@ def factory(config: ModelConfig, key: str = "model"):
 
 
 def build(config: ModelConfig, input_shape: tuple, num_classes: int, seed: int,
-          key: str = "model") -> nnx.Module:
+          key: str = "model", sequence: bool = False) -> nnx.Module:
   """Calls the user's factory for one seed and checks what it returns.
 
   The factory runs eagerly, as in the user's own notebook; its ``rngs`` is
@@ -98,26 +98,33 @@ def build(config: ModelConfig, input_shape: tuple, num_classes: int, seed: int,
     num_classes: the number of classes, the logits' last axis.
     seed: ``train.seed`` (or a sweep cell's seed).
     key: the section's dotted path, for the messages.
+    sequence: the labels have a time axis (text): see :func:`check_logits`.
 
   Returns:
     The model, as the factory made it.
 
   Raises:
     ConfigError: see :func:`factory`; the factory returned no ``nnx.Module``; or the
-      model's logits (in train and in eval mode) are not ``[batch, num_classes]``.
+      model's logits (in train and in eval mode) are not ``[batch, num_classes]``
+      (``[batch, input_shape[0], num_classes]`` for ``sequence``).
   """
   made = factory(config, key)(input_shape=tuple(input_shape), num_classes=num_classes,
                               rngs=nnx.Rngs(jax.random.key(seed)), **dict(config.kwargs))
   if not isinstance(made, nnx.Module):
     raise ConfigError(f"config key '{key}.name': {config.name!r} returned "
                       f"{type(made).__name__}; expected an nnx.Module")
-  check_logits(made, config.name, input_shape, num_classes, key)
+  check_logits(made, config.name, input_shape, num_classes, key, sequence)
   return made
 
 
 def check_logits(model: nnx.Module, name: str, input_shape, num_classes: int,
-                 key: str = "model") -> None:
+                 key: str = "model", sequence: bool = False) -> None:
   """Traces the model on a batch of two (train and eval mode) with ``jax.eval_shape``.
+
+  For ``sequence`` data (labels with a time axis: windows of ``input_shape = (T,)``
+  tokens, a label per token) the batch is of ``int32`` token ids and the logits must be
+  ``[2, T, num_classes]``; else the batch is ``float32`` and they must be
+  ``[2, num_classes]``.
 
   Args:
     model: the user's model.
@@ -125,13 +132,15 @@ def check_logits(model: nnx.Module, name: str, input_shape, num_classes: int,
     input_shape: one example's shape.
     num_classes: the logits' expected last axis.
     key: the section's dotted path, for the messages.
+    sequence: the labels have a time axis.
 
   Raises:
-    ConfigError: the call fails, or the logits' shape is not ``[2, num_classes]``.
+    ConfigError: the call fails, or the logits' shape is not the expected one.
   """
   graph, params, model_state = variables.split(model)
-  x = jax.ShapeDtypeStruct((2, *input_shape), jnp.float32)
-  expected = (2, num_classes)
+  x = jax.ShapeDtypeStruct((2, *input_shape), jnp.int32 if sequence else jnp.float32)
+  expected = (2, *input_shape[:1], num_classes) if sequence else (2, num_classes)
+  meaning = "[batch, context, vocab]" if sequence else "[batch, num_classes]"
   for mode, dropout_key in (("train", jax.random.key(0)), ("eval", None)):
     try:
       logits, state = jax.eval_shape(
@@ -150,4 +159,4 @@ def check_logits(model: nnx.Module, name: str, input_shape, num_classes: int,
       got = shape if shape is not None else type(logits).__name__
       raise ConfigError(f"config key '{key}.name': {name!r} gives logits of shape {got} "
                         f"in {mode} mode for a batch of shape {x.shape}; expected "
-                        f"[batch, num_classes] = {expected}")
+                        f"{meaning} = {expected}")

@@ -98,7 +98,7 @@ def programs(config: ExperimentConfig, dataset: Dataset, tx, seeds, num_train: i
   initial, graph = {}, None
   for seed in seeds:
     model = models.create(config.model, dataset.input_shape, dataset.num_classes, seed,
-                          config.train.compute_dtype)
+                          config.train.compute_dtype, sequence=dataset.sequence)
     graph, initial[seed] = train_lib.init_state(model, tx)
   epoch = train_lib.make_epoch(train_lib.make_train_step(graph, tx, config.loss.name),
                                num_train, config.train.batch_size)

@@ -66,7 +66,8 @@ class Trainer:
     tx = build_optimizer(config, self.total_steps)
     tic = time.perf_counter()  # one compiled initialization: counted as compile time
     model = models.create(config.model, dataset.input_shape, dataset.num_classes,
-                          config.train.seed, config.train.compute_dtype)
+                          config.train.seed, config.train.compute_dtype,
+                          sequence=dataset.sequence)
     self.compile_time = time.perf_counter() - tic
     graph, self.initial_state = train_lib.init_state(model, tx)
     self._step = train_lib.make_train_step(

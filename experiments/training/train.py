@@ -54,16 +54,31 @@ def all_finite(tree) -> jax.Array:
   return jnp.all(jnp.array([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)]))
 
 
+LN2 = float(np.log(2.0))  # nats per bit
+
+
+def bits(logits, labels) -> jax.Array:
+  """Each label's negative log-likelihood under the logits, in bits: the cross-entropy
+  loss over ln 2, whatever the loss trained (the dual-process loss is another number)."""
+  log_p = jax.nn.log_softmax(logits.astype(jnp.float32))
+  return -jnp.take_along_axis(log_p, labels[..., None], axis=-1)[..., 0] / LN2
+
+
 def batch_metrics(logits, labels, decomposition) -> dict:
+  """A step's metrics, means over the batch's labels (for sequence labels ``[B, T]``,
+  over its tokens); sequences add ``bits_per_token`` (:func:`bits`)."""
   probabilities = jax.nn.softmax(logits.astype(jnp.float32))
-  p_correct = jnp.take_along_axis(probabilities, labels[:, None], axis=-1)[:, 0]
-  return {
+  p_correct = jnp.take_along_axis(probabilities, labels[..., None], axis=-1)[..., 0]
+  metrics = {
       "loss": decomposition.cross_entropy.mean(),
       "entropy": decomposition.entropy.mean(),
       "divergence": decomposition.divergence.mean(),
       "p_correct": p_correct.mean(),
       "accuracy": (jnp.argmax(logits, -1) == labels).mean(),
   }
+  if labels.ndim > 1:
+    metrics["bits_per_token"] = bits(logits, labels).mean()
+  return metrics
 
 
 def make_train_step(graph: variables.Graph, tx: optax.GradientTransformation,
@@ -176,7 +191,10 @@ def make_evaluate(graph: variables.Graph, loss_name: str,
   Over all of ``x`` and ``y``, or over the examples ``indices`` (a validation
   fold inside the training arrays), gathered one chunk at a time. The model runs in
   eval mode with ``model_state`` (the train state's: running averages), which may be
-  left out only for a model without such state.
+  left out only for a model without such state. With sequence labels ``y [N, T]`` every
+  window's metrics are its tokens' means first, so that the results are means over the
+  tokens (every window holds ``T``), and ``test_bits_per_token`` (:func:`bits`) is
+  added.
   """
   chunk_size = chunk_size or evaluation_chunk()
 
@@ -198,11 +216,16 @@ def make_evaluate(graph: variables.Graph, loss_name: str,
       d = decompose(logits, yc, loss_name)
       correct = jnp.argmax(logits, -1) == yc
       sums = [d.cross_entropy, d.entropy, d.divergence, correct.astype(jnp.float32)]
+      if yc.ndim > 1:  # every window's means over its tokens
+        sums = [s.reshape(s.shape[0], -1).mean(1) for s in [*sums, bits(logits, yc)]]
       return jnp.stack([jnp.sum(jnp.where(vc, s, 0.0)) for s in sums])
 
     totals = jax.lax.map(chunk_sums, (index_chunks, valid)).sum(0) / n
-    return {"test_loss": totals[0], "test_entropy": totals[1], "test_divergence": totals[2],
-            "test_accuracy": totals[3]}
+    metrics = {"test_loss": totals[0], "test_entropy": totals[1],
+               "test_divergence": totals[2], "test_accuracy": totals[3]}
+    if y.ndim > 1:
+      metrics["test_bits_per_token"] = totals[4]
+    return metrics
 
   return evaluate
 

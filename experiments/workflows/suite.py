@@ -45,7 +45,7 @@ def check_models(suite: SuiteConfig, workloads: dict) -> None:
       raise ConfigError(f"workloads[{i}] ({workload.name}): {error}") from None
     try:
       models.check(config.model, dataset.input_shape, dataset.num_classes,
-                   config.train.seed, config.train.compute_dtype)
+                   config.train.seed, config.train.compute_dtype, sequence=dataset.sequence)
     except ConfigError as error:
       raise ConfigError(f"workloads[{i}] ({workload.name}): {error}") from None
 
