@@ -194,7 +194,7 @@ def test_the_suite_scores_trials_on_the_texts_validation_block(text_file, tmp_pa
   workload.write_text(yaml.safe_dump(tiny_config(text_file, epochs=1)))
   suite_config = {
       "seeds": [0], "eval_every": 1, "losses": ["cross_entropy"], "target_slack": 0.05,
-      "search": {"trials": 2, "seed": 0, "spaces": [
+      "search": {"trials": 2, "seed": 0, "trial_seeds": [1000], "spaces": [
           {"label": "tuned adam", "name": "adam", "learning_rate": {"min": 0.001, "max": 0.03}}]},
       "optimizers": [{"name": "adam", "learning_rate": 0.01, "label": "adam 1e-2"}],
       "workloads": [{"name": "text_transformer", "config": "text.yaml"}]}
