@@ -152,11 +152,12 @@ class ModelConfig:
   # cnn: dropout rate on the flattened features, before the dense layers; transformer:
   # after the embedding, every attention and every MLP.
   dropout: float = 0.0
-  # transformer: the model width (a multiple of heads), blocks, attention heads, and the
-  # MLP's hidden width over the model width.
+  # transformer: the model width (the embeddings' and every block's)
   width: int = dataclasses.field(default=64, metadata=WRITTEN_WHEN_SET)
-  depth: int = dataclasses.field(default=2, metadata=WRITTEN_WHEN_SET)
+  depth: int = dataclasses.field(default=2, metadata=WRITTEN_WHEN_SET)  # transformer: blocks
+  # transformer: attention heads; width is a multiple of them
   heads: int = dataclasses.field(default=4, metadata=WRITTEN_WHEN_SET)
+  # transformer: the MLP's hidden width over the model width
   mlp_ratio: int = dataclasses.field(default=4, metadata=WRITTEN_WHEN_SET)
   # Weight initialization: Flax's defaults (LeCun normal, zero biases); He et al.'s
   # Kaiming uniform for ReLU (a = 0); or PyTorch's layer default (Kaiming uniform
