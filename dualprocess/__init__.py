@@ -46,7 +46,7 @@ def __dir__():
   return sorted(set(globals()) | set(_LAZY))
 
 
-__version__ = "0.5.0"  # the one source of the version; pyproject.toml reads it from here
+__version__ = "0.6.0"  # the one source of the version; pyproject.toml reads it from here
 
 __all__ = [
     "Decomposition",

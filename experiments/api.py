@@ -62,8 +62,8 @@ from . import imports
 from .errors import ConfigError, Diverged
 from .loading import Config, Overrides, load_config, load_suite
 
-__all__ = ["ConfigError", "Diverged", "compare", "load_config", "load_suite", "run", "suite",
-           "sweep"]
+__all__ = ["ConfigError", "Diverged", "compare", "load_config", "load_suite", "plan_suite",
+           "run", "suite", "sweep"]
 
 Say = Optional[Callable[[str], None]]
 
@@ -232,8 +232,40 @@ def suite(config, overrides: Overrides = (), out=None, *, base=None, force: bool
     resolved = {"suite": config_lib.to_dict(suite_config),
                 "workloads": {n: config_lib.to_dict(c) for n, c in workloads.items()}}
     with _prepared(out, resolved, "suite", force, ("cells",)) as folder:
+      estimate = _kept_plan(folder, suite_config, workloads, say or _silent)
       return suite_lib.run_suite(suite_config, workloads, folder, say=say or _silent,
-                                 **_stop_kwargs(stop))
+                                 plan=estimate, **_stop_kwargs(stop))
+
+
+def plan_suite(config, overrides: Overrides = (), *, base=None, say: Say = print) -> dict:
+  """What :func:`suite` would cost, estimated before anything trains, as
+  ``dualprocess-suite --plan``: per workload run its runs, epochs, examples, compilations
+  and seconds (from a short calibration on this machine), and the memory peak.
+
+  Returns:
+    ``{"units": [...], "estimated_seconds", "compilations", "runs", "peak_memory_mib"}``.
+  """
+  from .workflows import plan as plan_lib
+
+  with imports.user_code():
+    suite_config, workloads = load_suite(config, overrides, base)
+    _start(None)
+    return plan_lib.plan(suite_config, workloads, say=say or _silent)
+
+
+def _kept_plan(folder: pathlib.Path, suite_config, workloads, say) -> dict:
+  """The plan of this suite in ``folder``: estimated once, before the first run trains,
+  and kept (``plan.json``), so that a resumed suite compares with the first estimate."""
+  from . import outputs
+  from .workflows import plan as plan_lib
+
+  kept = folder / "plan.json"
+  if kept.is_file():
+    return outputs.read_json(kept)
+  estimate = plan_lib.plan(suite_config, workloads, say=say)
+  say(plan_lib.table(estimate))
+  outputs.write_json(kept, estimate)
+  return estimate
 
 
 def _start(experiment, stop=None):

@@ -90,12 +90,15 @@ def program(name: str) -> str:
 
 
 def parse(name: str, description: str, argv=None, report_only: str = None,
-          default_config: str = "configs/default.yaml"):
+          default_config: str = "configs/default.yaml", plan: str = None):
   """The command line of command ``name`` parsed: a config, ``--set``, ``--out``,
-  ``--force``, and ``--report-only`` where ``report_only`` gives its help."""
+  ``--force``, and ``--report-only`` or ``--plan`` where ``report_only`` or ``plan``
+  gives its help."""
   parser = parser_for(program(name), description, default_config)
   if report_only is not None:
     parser.add_argument("--report-only", action="store_true", help=report_only)
+  if plan is not None:
+    parser.add_argument("--plan", action="store_true", help=plan)
   return parser.parse_args(argv)
 
 

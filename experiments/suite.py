@@ -37,14 +37,24 @@ from . import cli
 # matplotlib (plots) are imported where they are used: --help and a config mistake
 # answer without them.
 
+PLAN = ("print what the suite would cost before anything trains: per workload run its runs, "
+        "epochs, examples, compilations and estimated time (from a short calibration on "
+        "this machine), and the memory peak; trains nothing")
 REPORT_ONLY = ("write suite.md and the plots of the finished suite in --out again from its "
                "suite.json, with this version's report; trains nothing")
 
 
 def main(argv=None) -> int:
   args = cli.parse("suite", __doc__, argv, report_only=REPORT_ONLY,
-                   default_config="none; a suite config, e.g. configs/suite_quick.yaml")
+                   default_config="none; a suite config, e.g. configs/suite_quick.yaml",
+                   plan=PLAN)
   with cli.guarded() as stop:
+    if args.plan:
+      from . import api
+      from .workflows import plan
+
+      print(plan.table(api.plan_suite(args.config, args.overrides)))
+      return 0
     if args.report_only:
       from .workflows import suite
 

@@ -256,7 +256,10 @@ def _describe(space: SearchSpace, trial: dict) -> str:
 
 
 def run_suite(suite: SuiteConfig, workloads: dict, out: pathlib.Path, say=print,
-              stop=stopping.NEVER) -> dict:
+              stop=stopping.NEVER, plan=None) -> dict:
+  """Every workload run, then ``suite.json`` and the report; with ``plan`` (what
+  ``workflows/plan.py`` estimated before the run) the estimate is recorded beside the
+  measured seconds of each workload run."""
   from ..analysis import suite_report as report
   from ..training import tensorboard_log
   cells = tensorboard_log.store(out / "cells", out, "suite")  # and TensorBoard's, if it can
@@ -267,9 +270,27 @@ def run_suite(suite: SuiteConfig, workloads: dict, out: pathlib.Path, say=print,
   document.update(config=config_lib.to_dict(suite), **declared(suite),
                   versions=outputs.versions(), wall_time_s=time.perf_counter() - tic,
                   compute_time_s=report.compute_time(results))
+  if plan is not None:
+    document["plan"] = with_measured(plan, results)
   outputs.write_json(out / "suite.json", document)
   write_report(document, out)
   return document
+
+
+def with_measured(plan: dict, results: list[dict]) -> dict:
+  """The plan with each workload run's measured seconds (searches and groups, as kept)
+  and the ratio of measured to estimated."""
+  measured = {r["name"]: sum(r["search_seconds"].values())
+              + sum(g["wall_time_s"] for g in r["optimizers"])
+              for r in results if "skipped" not in r}
+  units = [{**u, "measured_seconds": measured.get(u["name"]),
+            "measured_over_estimated": (measured[u["name"]] / u["estimated_seconds"]
+                                        if u["name"] in measured and u.get("estimated_seconds")
+                                        else None)} for u in plan["units"]]
+  total = sum(measured.values())
+  return {**plan, "units": units, "measured_seconds": total,
+          "measured_over_estimated": total / plan["estimated_seconds"]
+          if plan.get("estimated_seconds") else None}
 
 
 def declared(suite: SuiteConfig) -> dict:
