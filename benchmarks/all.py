@@ -33,11 +33,13 @@ import jax
 from benchmarks import (
     cnn_epoch,
     epoch_overhead,
+    flax_example_conv,
     loss_overhead,
     startup,
     sweep_speedup,
     throughput,
     timing,
+    transformer_step,
     update_overhead,
 )
 
@@ -47,7 +49,8 @@ MAIN_JOB_OVERHEAD_TARGET_S = 1.5
 
 BENCHMARKS = {"update_overhead": update_overhead, "loss_overhead": loss_overhead,
               "sweep_speedup": sweep_speedup, "throughput": throughput,
-              "epoch_overhead": epoch_overhead, "cnn_epoch": cnn_epoch}
+              "epoch_overhead": epoch_overhead, "cnn_epoch": cnn_epoch,
+              "flax_example_conv": flax_example_conv, "transformer_step": transformer_step}
 
 
 def peak_memory_bandwidth_gb_s():

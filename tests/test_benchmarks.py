@@ -15,7 +15,9 @@ KEYS = {"update_overhead": ("ratio", "achieved_bandwidth_gb_s", "bytes_moved"),
         "loss_overhead": ("dual_process_loss_ratio", "decomposition_ratio",
                           "dual_process_loss_gradient_ratio", "fast_path_vs_max_shifted_ratio"),
         "sweep_speedup": ("speedup",), "throughput": ("ratio",),
-        "epoch_overhead": ("ratio",), "cnn_epoch": ()}
+        "epoch_overhead": ("ratio",), "cnn_epoch": (),
+        "flax_example_conv": ("speedup_vs_nnx_conv",),
+        "transformer_step": ("transformer_speedup_vs_plain_flax", "tokens_per_s")}
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,10 @@ The transformer (``experiments/models/transformer.py``) reads windows of tokens
 logits ``[batch, context, vocab]``.
 Every built-in model is called as ``model(x, dropout_key=None)``; the key is the step's
 dropout randomness in training and ``None`` (no dropout) in evaluation.
-Convolutions are computed by ``experiments/models/conv.py``, by backend.
+Convolutions are computed by ``experiments/models/conv.py``, by backend. Its ``Conv``,
+``max_pool`` and ``avg_pool`` are drop-ins for ``nnx.Conv``, ``nnx.max_pool`` and
+``nnx.avg_pool`` in a user's own model: the same arguments and parameters, im2col
+matmuls on the CPU, XLA's convolution on accelerators.
 
 ``model.name: "package.module:factory"`` builds the user's own ``nnx.Module``
 (``experiments/models/own.py``; importing the module runs its code, as Hydra's
@@ -32,8 +35,10 @@ from flax import nnx
 from ..config import ModelConfig
 from ..errors import ConfigError
 from . import conv, own, transformer, variables
+from .conv import Conv, avg_pool, max_pool
 
-__all__ = ["CNN", "MLP", "Logistic", "create", "own", "variables"]
+__all__ = ["CNN", "MLP", "Conv", "Logistic", "avg_pool", "create", "max_pool", "own",
+           "variables"]
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}  # train.compute_dtype
 
