@@ -8,12 +8,13 @@ mistakes exit 2, a divergence 3, a failed write 74, a signal 128 + its number.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
-import errno
 import os
 import pathlib
 import re
 import sys
+import warnings
 
 from . import outputs
 from .console import end_progress_bars
@@ -38,6 +39,7 @@ def exit_codes():
   """Config mistakes exit 2, divergence 3, a failed write 74, a signal 128 + its number;
   one line each, no traceback. The command's lock on its --out is released on every path
   (after a stop, by the process's exit)."""
+  said = []
   try:
     try:
       yield
@@ -63,13 +65,36 @@ def exit_codes():
           file=sys.stderr)
     raise SystemExit(130) from None
   except Exception as error:
-    message = write_failure(error)
-    if message is None:
-      raise
-    print(f"write failed: {message}", file=sys.stderr, flush=True)
-    raise SystemExit(EXIT_WRITE_FAILED) from None
+    exit_if_write_failed(error, said)
+    raise
   finally:
-    outputs.release()  # saves in flight commit before another writer may start
+    try:
+      outputs.release()  # saves in flight commit before another writer may start
+    except Exception as error:  # a save in flight that failed as it committed
+      exit_if_write_failed(error, said)
+      raise
+
+
+def exit_if_write_failed(error: Exception, said: list) -> None:
+  """Exits 74 with one line when ``error`` is a failed write into the output folder
+  (:func:`write_failure`); returns otherwise. What the failed write left in flight (Orbax's
+  background commit: coroutines never awaited, exceptions no one can catch) stays quiet at
+  exit: everything finished before is on disk, and the line says how to go on."""
+  message = write_failure(error)
+  if message is None:
+    return
+  if not said:  # one line, however many saves in flight fail
+    said.append(message)
+    print(f"write failed: {message}", file=sys.stderr, flush=True)
+  atexit.register(_quiet_teardown)
+  raise SystemExit(EXIT_WRITE_FAILED) from None
+
+
+def _quiet_teardown() -> None:
+  """At interpreter exit: the coroutines a failed Orbax save left are not reported."""
+  warnings.filterwarnings("ignore", message="coroutine .* was never awaited",
+                          category=RuntimeWarning)
+  sys.unraisablehook = lambda unraisable: None
 
 
 @contextlib.contextmanager
@@ -105,17 +130,23 @@ def parse(name: str, description: str, argv=None, report_only: str = None,
 def write_failure(error: Exception):
   """One line for a failed write into the output folder (what, why, the space left, how to
   go on), or None when ``error`` is something else. A full disk or quota can only come
-  from a write; a read-only or forbidden path counts when it is in the output folder."""
-  code = outputs.write_error(error)
+  from a write; a read-only, forbidden or immutable path (EROFS, EACCES, EPERM), or any
+  other OSError, counts when it names a path in the output folder."""
   out = outputs.prepared[-1] if outputs.prepared else None
-  if code is None or out is None:
+  if out is None:
     return None
-  text = f"{getattr(error, 'filename', '') or ''} {error}"
-  inside = str(out) in text or str(out.resolve()) in text
-  if code in (errno.EROFS, errno.EACCES) and not inside:
-    return None
+  code = outputs.write_error(error)
+  text = outputs.error_text(error)
+  if code not in outputs.FULL:
+    if not (str(out) in text or str(out.resolve()) in text):
+      return None  # reading a dataset elsewhere, say
+    code = code or outputs.os_error(error)
+    if code is None:
+      return None
   paths = re.findall(r"""['"](/[^'"]+)['"]""", text) + [getattr(error, "filename", None)]
-  path = next((str(p) for p in paths if p), None)
+  inside = [p for p in paths if p and (str(p).startswith(str(out)) or
+                                       str(p).startswith(str(out.resolve())))]
+  path = next((str(p) for p in inside + paths if p), None)
   what = ("a checkpoint" if path and "/checkpoints/" in path
           else f"'{pathlib.Path(path).name}'" if path else "its files")
   return (f"output folder '{out}': writing {what} failed: {os.strerror(code)} "

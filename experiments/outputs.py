@@ -290,27 +290,57 @@ def versions() -> dict:
           "backend": jax.default_backend(), "device_kind": jax.devices()[0].device_kind}
 
 
-# Failures to write that a user can fix (space, quota, a read-only or forbidden
-# folder): the command exits with EXIT_WRITE_FAILED and one line.
-WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES)
+# Failures to write that a user can fix (space, quota, a read-only, forbidden or
+# immutable folder): the command exits with EXIT_WRITE_FAILED and one line. A full disk
+# or quota can only come from a write; the others, and any other OSError, count when
+# they name a path in the output folder (cli.write_failure).
+FULL = (errno.ENOSPC, errno.EDQUOT)
+WRITE_ERRORS = (*FULL, errno.EROFS, errno.EACCES, errno.EPERM)
 _OS_ERROR_CODE = re.compile(r"os_error_code='?(\d+)")  # how TensorStore (Orbax) reports one
+
+
+def _chain(error: BaseException):
+  """``error`` and its causes and contexts (Orbax wraps the OSError it met), each once."""
+  seen = set()
+  while error is not None and id(error) not in seen:
+    seen.add(id(error))
+    yield error
+    error = error.__cause__ or error.__context__
 
 
 def write_error(error: BaseException):
   """The errno of a write failure in ``error`` or its causes (Orbax wraps them), or None."""
-  seen = set()
-  while error is not None and id(error) not in seen:
-    seen.add(id(error))
-    if isinstance(error, OSError) and error.errno in WRITE_ERRORS:
-      return error.errno
-    match = _OS_ERROR_CODE.search(str(error))
+  for link in _chain(error):
+    if isinstance(link, OSError) and link.errno in WRITE_ERRORS:
+      return link.errno
+    match = _OS_ERROR_CODE.search(str(link))
     if match and int(match.group(1)) in WRITE_ERRORS:
       return int(match.group(1))
     for code in WRITE_ERRORS:
-      if os.strerror(code) in str(error):
+      if os.strerror(code) in str(link):
         return code
-    error = error.__cause__ or error.__context__
   return None
+
+
+def os_error(error: BaseException):
+  """The errno of any OSError in ``error`` or its causes (TensorStore's code included), or
+  None: what failed when the failure is in the output folder but not in WRITE_ERRORS."""
+  for link in _chain(error):
+    if isinstance(link, OSError) and link.errno is not None:
+      return link.errno
+    match = _OS_ERROR_CODE.search(str(link))
+    if match:
+      return int(match.group(1))
+  return None
+
+
+def error_text(error: BaseException) -> str:
+  """The messages and file names of ``error`` and its causes, for finding a path in."""
+  parts = []
+  for link in _chain(error):
+    parts += [str(link), str(getattr(link, "filename", "") or ""),
+              str(getattr(link, "filename2", "") or "")]
+  return " ".join(parts)
 
 
 def free_space(folder) -> str:
