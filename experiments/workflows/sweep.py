@@ -1,15 +1,7 @@
-"""Learning-rate x momentum landscapes: what ``dualprocess-sweep`` does.
-
-Every cell (learning rate, momentum, seed, fold) is a lane of one compiled program
-(``experiments/training/lanes.py``): a diverging cell turns its own lane non-finite
-and no other. With ``dataset.folds`` every cell trains once per fold
-(``sweep.folds``), each lane on its own training folds, validated on its own fold and
-tested on the whole test set. Writes ``sweep.json`` and ``landscape.png``, and with
-``sweep.reference`` the claim that this cell is the best
-(``experiments/analysis/claim.py``) and ``grid.png``, the author's layout; each
-finished chunk is kept in ``chunks/`` as it ends, so after a signal (SIGTERM, SIGINT;
-the sweep stops once the chunk in flight is done) a rerun with the same ``--out`` goes
-on from there.
+"""The engine of ``dualprocess-sweep``: every (learning rate, momentum, seed, fold) cell
+as a lane of one compiled program (``training/lanes.py``), then ``sweep.json``, the
+landscape and, with ``sweep.reference``, the claim (``analysis/claim.py``) and the
+author's grid layout. What the command does is its help (``experiments/sweep.py``).
 """
 
 from __future__ import annotations
