@@ -36,7 +36,9 @@ def test_every_package_folder_is_listed_under_its_installed_name():
     for init in (ROOT / folder).rglob("__init__.py"):
       parts = init.parent.relative_to(ROOT / folder).parts
       found.add(".".join((name, *parts)))
-  assert found == set(SETUPTOOLS["packages"])
+  # The shipped configs' folder too: setuptools warns of a folder it could import that
+  # packages leaves out.
+  assert found | {"dualprocess_experiments.configs"} == set(SETUPTOOLS["packages"])
 
 
 def test_every_shipped_config_is_package_data():
@@ -62,3 +64,25 @@ def test_the_readme_library_example_is_found_and_runs():
   out = io.StringIO()
   with contextlib.redirect_stdout(out):
     exec(compile(code, "README.md (The library)", "exec"), {})  # noqa: S102
+
+
+def test_the_license_is_an_spdx_expression_with_its_file():
+  assert PYPROJECT["project"]["license"] == "Apache-2.0"
+  assert PYPROJECT["project"]["license-files"] == ["LICENSE"] and (ROOT / "LICENSE").is_file()
+  requires = PYPROJECT["build-system"]["requires"]
+  assert requires == ["setuptools>=77"]  # the first to take both
+
+
+def test_a_setuptools_warning_in_the_build_log_fails_ci():
+  check = ci_script("build_warnings")
+  clean = ("adding license file 'LICENSE'\n"
+           "warning: build_py: byte-compiling is disabled, skipping.\n"
+           "Successfully built dualprocess-0.6.0.tar.gz and dualprocess-0.6.0-py3-none-any.whl\n")
+  assert check.warnings_in(clean) == []
+  for seen in ("WARNING `project.license` as a TOML table is deprecated",
+               "WARNING Package 'dualprocess_experiments.configs' is absent from the "
+               "`packages` configuration.",
+               "/usr/lib/python3/setuptools/dist.py:759: SetuptoolsDeprecationWarning: "
+               "License classifiers are deprecated."):
+    assert check.warnings_in(clean + seen + "\n") == [seen]
+  assert "build_warnings.py" in (ROOT / ".ci" / "wheel_check.sh").read_text()
