@@ -372,7 +372,7 @@ def markdown(chosen: list[Root] | None = None, level: int = 2) -> str:
 
 def main(argv=None) -> int:
   parser = argparse.ArgumentParser(
-      prog="python -m experiments.config_reference",
+      prog=f"python -m {__package__}.config_reference",  # the package the user ran
       description="Write the configuration reference (every key of experiment and suite "
                   "configs, from the config dataclasses) as Markdown.")
   parser.add_argument("--out", type=pathlib.Path, help="a file to write (default: stdout)")

@@ -61,7 +61,7 @@ def table(found: dict) -> str:
 
 
 def main(argv=None) -> int:
-  parser = argparse.ArgumentParser(prog="python -m experiments.analysis.sensitivity",
+  parser = argparse.ArgumentParser(prog=f"python -m {__package__}.sensitivity",
                                    description=__doc__.split("\n\n")[0])
   parser.add_argument("suite_json", help="a finished suite's suite.json")
   parser.add_argument("--alpha", type=float, default=None,
