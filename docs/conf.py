@@ -76,4 +76,20 @@ html_title = f"dualprocess {release}"
 html_theme_options = {
     "show_toc_level": 2,
     "home_page_in_toc": True,
+    # The results pages' tables are wide and their sections few: those pages give the
+    # right-hand contents list's width to the tables (RESULTS_PAGES, below).
+    "secondary_sidebar_items": {"**": ["page-toc"]},
 }
+# Wide tables wrap in the page's width instead of hiding columns past its edge
+# (tests/test_site_tables.py checks it in headless Chromium at 1280 px).
+html_static_path = ["_static"]
+html_css_files = ["tables.css"]
+# The results: docs/results/ and the reports the commands wrote into output folders
+# (those that hold their config.yaml), named one by one, as the theme wants no two
+# wildcard patterns for a page.
+RESULTS_PAGES = sorted(
+    page.relative_to(ROOT / "docs").with_suffix("").as_posix()
+    for page in (ROOT / "docs").rglob("*.md")
+    if "_build" not in page.parts and (page.parent.name == "results"
+                                       or (page.parent / "config.yaml").is_file()))
+html_theme_options["secondary_sidebar_items"].update(dict.fromkeys(RESULTS_PAGES, []))
