@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The package as a user gets it (issue 25): build the sdist and the wheel without a
 # setuptools warning (.ci/build_warnings.py), check them (twine check --strict,
-# .ci/check_dists.py), install the wheel with its experiments extra
-# into a fresh venv outside the checkout and, from an empty folder that is not the
-# repository, run what the README says: the main job at smoke size (the console script
-# and python -m), a shipped config by its configs/NAME.yaml path, every command's --help
-# and the library's example (README.md's first python block under "The library"). A
-# top-level 'experiments' must not be importable there. On 2 idle cores about 4 minutes,
+# .ci/check_dists.py), install the wheel with its experiments extra into a fresh venv
+# outside the checkout and, from an empty folder that is not the repository, run what the
+# README says: the main job at smoke size (the console script and python -m), a shipped
+# config by its configs/NAME.yaml path, every command's --help, the tutorial of
+# docs/own_workload.md as written (issue 33) and the library's example (README.md's first
+# python block under "The library"). A top-level 'experiments' must not be importable there. On 2 idle cores about 4 minutes,
 # most of it pip installing the wheel's dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,7 +62,14 @@ SMOKE=(--set train.epochs=1 --set train.progress=false)
 "$BIN/dualprocess-compare" configs/compare_digits.yaml "${SMOKE[@]}" --set "compare.seeds=[0]" \
   --set "compare.optimizers=[{name: dual_process}, {name: sgd, learning_rate: 0.1, momentum: 0.9}]" \
   --out "$WORK/out/compare"
-for file in run/summary.json run/metrics.jsonl run_m/summary.json compare/comparison.json; do
+# The tutorial (docs/own_workload.md) as written, in a folder of its own: the user's model
+# and optimizer modules beside the config, found there by the console scripts.
+"$BIN/python" "$ROOT/.ci/tutorial_files.py" "$ROOT/docs/own_workload.md" "$WORK/tutorial" >/dev/null
+(cd "$WORK/tutorial" && "$BIN/python" make_data.py \
+  && "$BIN/dualprocess-compare" mine.yaml "${SMOKE[@]}" --set "compare.seeds=[0]" \
+       --set dataset.limit_train=256 --out "$WORK/out/tutorial")
+for file in run/summary.json run/metrics.jsonl run_m/summary.json compare/comparison.json \
+            tutorial/comparison.json tutorial/curves.png; do
   test -s "$WORK/out/$file" || { echo "wheel_check: no $file"; exit 1; }
 done
 echo "wheel_check: the README's library example:"
