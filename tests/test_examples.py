@@ -35,9 +35,9 @@ def workspace(tmp_path_factory) -> pathlib.Path:
 
 
 def command(work: pathlib.Path, name: str, *args: str) -> subprocess.CompletedProcess:
-  """``python -m experiments.NAME ...`` in ``work``, with the example's module importable
-  (PYTHONPATH=examples/own_workload, as the README runs it) and the checkout's package."""
-  path = [str(ROOT), str(EXAMPLE), os.environ.get("PYTHONPATH", "")]
+  """``python -m experiments.NAME ...`` in ``work``, as the README runs it: the example's
+  module is found beside its configs, with nothing on PYTHONPATH but the checkout."""
+  path = [str(ROOT), os.environ.get("PYTHONPATH", "")]
   env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in path if p))
   result = subprocess.run([sys.executable, "-m", f"experiments.{name}", *args], cwd=work,
                           env=env, capture_output=True, text=True, timeout=600)

@@ -14,8 +14,8 @@ where ``model.kwargs`` in the config supplies ``**kwargs``:
 - ``my_models:tabular_mlp``: an MLP for tabular rows ``[F]``: dense layers with ReLU
   and dropout after each.
 
-The configs name them as ``my_models:resnet``, so this folder must be importable:
-run the commands with ``PYTHONPATH=examples/own_workload`` (see README.md).
+The configs name them as ``my_models:resnet``; the commands find this module beside
+the configs (a config's folder is searched first; see README.md).
 """
 
 from __future__ import annotations
