@@ -64,6 +64,16 @@ def test_writes_every_output_with_every_field(finished):
   assert styles["tuned sgd + schedule"] == "decoupled" and styles["tuned sgd"] == "l2"
   for workload in document["workloads"]:
     check_workload(workload)
+  # Every final run's curves: its evaluations, seed by seed, as metrics.jsonl.
+  for workload in document["workloads"]:
+    for i, group in enumerate(workload["groups"]):
+      folder = next((finished / "runs" / workload["name"]).glob(f"{i:02d}-*"))
+      for run in group["runs"]:
+        logged = [json.loads(line) for line in
+                  (folder / f"seed{run['seed']}" / "metrics.jsonl").read_text().splitlines()]
+        assert [r["step"] for r in logged] == [e["step"] for e in run["evaluations"]]
+        assert [r["validation_accuracy"] for r in logged] == [
+            e["validation_accuracy"] for e in run["evaluations"]]
   markdown = (finished / "suite.md").read_text()
   assert "## cross_entropy loss" in markdown and "## dual_process loss" in markdown
   assert "break-even vs tuned adam" in markdown

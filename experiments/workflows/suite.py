@@ -1,9 +1,6 @@
-"""The workload suite's engine and its report files: what ``dualprocess-suite`` does.
-
-Per workload and loss: the validation split, each baseline's random search, the target,
-then every optimizer's and every best trial's final runs; ``suite.json``, ``suite.md``
-and the plots from them. The method is the command's help (``experiments/suite.py``)
-and ``docs/methods.md``.
+"""The workload suite's engine and its files: what ``dualprocess-suite`` does (its help,
+``experiments/suite.py``, and ``docs/methods.md`` give the method). Per workload run:
+the validation split, the searches, the target, the final runs; then the report.
 """
 
 from __future__ import annotations
@@ -221,6 +218,7 @@ def run_groups(name: str, config, training: data.Dataset, suite: SuiteConfig, se
     group = cells.get(key)
     if group is None:
       group = cells.put(key, _train_group(config, optimizer, baseline, label, training, suite))
+      write_curves(cells.folder.parent / "runs" / key, group["runs"])
     _score_runs(group["runs"], target)
     groups.append(group)
     finals = [r["test_accuracy"] for r in group["runs"] if r["test_accuracy"] is not None]
@@ -229,6 +227,20 @@ def run_groups(name: str, config, training: data.Dataset, suite: SuiteConfig, se
       raise stop.stop(f"after {name}: {label}: finished groups kept in {cells.folder}; run "
                       "the same command again to resume")
   return groups
+
+
+def write_curves(folder: pathlib.Path, runs: list[dict]) -> None:
+  """Each final run's evaluations as ``seedN/metrics.jsonl`` under ``folder`` (and as
+  TensorBoard events there, where the extra is installed), so that ``tensorboard
+  --logdir OUT`` shows every row's validation and test curves, seed by seed."""
+  from ..training import tensorboard_log
+  for run in runs:
+    seed_folder = folder / f"seed{run['seed']}"
+    if outputs.is_writer():
+      seed_folder.mkdir(parents=True, exist_ok=True)
+    log = outputs.MetricsLog(seed_folder / "metrics.jsonl",
+                             sink=tensorboard_log.metrics_sink(seed_folder))
+    log.append([{k: v for k, v in e.items() if v is not None} for e in run["evaluations"]])
 
 
 def _train_group(config, optimizer: OptimizerConfig, baseline, label: str,
