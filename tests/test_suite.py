@@ -352,3 +352,26 @@ def test_report_only_on_an_unfinished_suite_reports_its_finished_part(finished, 
   assert without_timings(partial["workloads"][0]) == without_timings(expected["workloads"][0])
   assert "**Partial report: 1 of 3" in (copy / "suite.md").read_text()
   assert not (copy / "suite.json").exists()
+
+
+def test_plan_states_the_cost_before_anything_trains_and_the_run_records_it(finished, capsys,
+                                                                           monkeypatch):
+  monkeypatch.setattr(multiseed, "train_seeds", lambda *a, **k: pytest.fail("it trained"))
+  assert suite.main([QUICK, "--plan"]) == 0
+  printed = capsys.readouterr().out
+  for name, *_ in UNITS:
+    assert f"| {name} |" in printed
+  assert "in all:" in printed and "compilations" in printed and "MiB" in printed
+  document = json.loads((finished / "suite.json").read_text())
+  plan = document["plan"]
+  assert [u["name"] for u in plan["units"]] == [name for name, *_ in UNITS]
+  for unit, workload in zip(plan["units"], document["workloads"], strict=True):
+    trials = document["config"]["search"]["trials"]
+    assert unit["search_lanes"] == len(LABELS) * trials * len(document["trial_seeds"])
+    assert unit["final_runs"] == len(workload["rows"]) * len(document["final_seeds"])
+    assert unit["epochs"] == workload["epochs"] and unit["estimated_seconds"] > 0
+    measured = (sum(workload["search_seconds"].values())
+                + sum(g["wall_time_s"] for g in workload["groups"]))
+    assert unit["measured_seconds"] == pytest.approx(measured)
+    assert unit["measured_over_estimated"] == pytest.approx(measured / unit["estimated_seconds"])
+  assert (finished / "plan.json").is_file()
