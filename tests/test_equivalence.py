@@ -105,3 +105,29 @@ def test_a_correction_never_turns_equivalent_into_better():
                       for f in (3, 4, 5)]
   for c in equivalence.corrected(family):
     assert c["corrected_verdict"] in (c["verdict"], "inconclusive")
+
+
+def test_beyond_the_margin_is_a_one_sided_test_past_it_holm_corrected():
+  rng = np.random.default_rng(0)
+  b = rng.normal(0.90, 0.01, 8)
+  clearly = b + 0.05 + rng.normal(0, 0.002, 8)  # far past a 1-point margin
+  barely = b + 0.0102 + rng.normal(0, 0.003, 8)  # better, but not clearly past the margin
+  results = equivalence.corrected([equivalence.compare(clearly, b, 0.01),
+                                   equivalence.compare(barely, b, 0.01)])
+  assert [r["corrected_verdict"] for r in results] == ["better", "better"]
+  assert results[0]["verdict_with_margin"] == "better, beyond the margin"
+  assert results[1]["verdict_with_margin"] == "better, not shown beyond the margin"
+  assert results[0]["p_beyond_better_holm"] >= results[0]["p_beyond_better"]
+  worse = equivalence.corrected([equivalence.compare(b, clearly, 0.01)])[0]
+  assert worse["verdict_with_margin"] == "worse, beyond the margin"
+
+
+def test_an_inconclusive_row_says_what_it_could_detect_at_holms_level():
+  rng = np.random.default_rng(1)
+  b = rng.normal(0.90, 0.01, 5)
+  family = [equivalence.compare(b + rng.normal(0, 0.01, 5), b, 0.002) for _ in range(4)]
+  for entry in equivalence.corrected(family):
+    if entry["corrected_verdict"] == "inconclusive":
+      assert entry["power_level"] == pytest.approx(0.05 / 4)
+      assert entry["minimum_detectable_effect"] == pytest.approx(
+          equivalence.minimum_detectable_effect(entry["std_difference"], 5, 0.05 / 4))

@@ -80,3 +80,12 @@ def test_the_band_carries_the_references_seeds_too():
   assert most is None or most >= fixed["break_even_trials_band"][1]
   assert spread["expected_test_accuracy_of_best"] == pytest.approx([0.5] * 6)
   assert "reference's seeds" in spread["band"] and "reference's seeds" not in fixed["band"]
+
+
+def test_trials_tied_on_validation_share_their_values():
+  # The two 0.9 trials tie: the best of many draws is either, at random.
+  curve = tuning_curves.expected_at_best([0.5, 0.9, 0.6, 0.9, 0.8], [0.1, 0.2, 0.3, 0.4, 0.5],
+                                         ks=[1, 500])
+  assert curve[0] == pytest.approx(0.3) and curve[1] == pytest.approx(0.3)
+  with pytest.raises(ValueError):
+    tuning_curves.expected_at_best([0.5, float("nan")], [0.1, 0.2])

@@ -155,7 +155,10 @@ def compare(a: Sequence[float], b: Sequence[float], margin: float,
     p_worse = stats.ttest_rel(a, b, alternative="less").pvalue
   interval = mean_interval(d, level=1 - 2 * alpha)["interval"]
   result.update(interval=interval, p_equivalent=float(max(above_lower, below_upper)),
-                p_better=float(p_better), p_worse=float(p_worse))
+                p_better=float(p_better), p_worse=float(p_worse),
+                # One-sided tests of a difference past the margin: d > +margin, d < -margin.
+                p_beyond_better=float(1.0 - below_upper),
+                p_beyond_worse=float(1.0 - above_lower))
   result["verdict"] = _verdict(result["p_equivalent"], p_better, p_worse, alpha)
   if result["verdict"] == "inconclusive":
     result["minimum_detectable_effect"] = minimum_detectable_effect(
@@ -188,6 +191,8 @@ def corrected(comparisons: Sequence[dict]) -> list[dict]:
   alpha = comparisons[0]["alpha"]
   adjusted = {kind: holm([c[kind] for c in comparisons], alpha)
               for kind in ("p_equivalent", "p_better", "p_worse")}
+  beyond = {kind: holm([c.get(kind) for c in comparisons], alpha)
+            for kind in ("p_beyond_better", "p_beyond_worse")}
   result = []
   for i, c in enumerate(comparisons):
     if c["p_equivalent"] is None:  # no test ran: the verdict stands as labelled
@@ -199,23 +204,34 @@ def corrected(comparisons: Sequence[dict]) -> list[dict]:
     if verdict != c["verdict"]:  # a correction only ever withdraws a verdict
       verdict = "inconclusive"
     entry = {**c, **{f"{kind}_holm": p for kind, p in ps.items()},
+             **{f"{kind}_holm": p[i] for kind, p in beyond.items()},
              "corrected_verdict": verdict, "correction": "holm"}
-    if verdict == "inconclusive" and "minimum_detectable_effect" not in entry:
+    if verdict == "inconclusive":
+      # At the level Holm may demand of this row (alpha over the family, its strictest
+      # step), not at alpha: the effect it could have shown, and the pairs equivalence
+      # would need at a true difference of zero.
+      level = alpha / len(comparisons)
       entry["minimum_detectable_effect"] = minimum_detectable_effect(
-          c["std_difference"], c["n"], alpha)
-      entry["pairs_needed"] = pairs_needed(c["std_difference"], c["margin"], alpha)
+          c["std_difference"], c["n"], level)
+      entry["pairs_needed"] = pairs_needed(c["std_difference"], c["margin"], level)
+      entry["power_level"] = level
     entry["verdict_with_margin"] = with_margin(entry)
     result.append(entry)
   return result
 
 
 def with_margin(comparison: dict) -> str:
-  """The verdict in words that carry the margin: ``better`` or ``worse`` read ``beyond the
-  margin`` where the whole interval lies past it (the lower end above +margin, or the
-  upper below -margin), else ``within the margin``; other verdicts as they are."""
+  """The verdict in words that carry the margin: ``better`` (``worse``) reads ``beyond the
+  margin`` where a one-sided paired t-test shows the difference past +margin (-margin),
+  Holm-corrected over the family where the comparison is, and ``not shown beyond the
+  margin`` otherwise (the interval then reaches the margin: a ``better`` verdict was
+  not equivalence); other verdicts as they are."""
   verdict = comparison.get("corrected_verdict", comparison["verdict"])
-  interval, margin = comparison.get("interval"), comparison["margin"]
-  if verdict not in ("better", "worse") or interval is None:
+  if verdict not in ("better", "worse"):
     return verdict
-  beyond = interval[0] > margin if verdict == "better" else interval[1] < -margin
-  return f"{verdict}, {'beyond' if beyond else 'within'} the margin"
+  kind = f"p_beyond_{verdict}"
+  p = comparison.get(f"{kind}_holm", comparison.get(kind))
+  if p is None:
+    return verdict
+  shown = p < comparison["alpha"]
+  return f"{verdict}, {'beyond' if shown else 'not shown beyond'} the margin"

@@ -30,7 +30,8 @@ def _interval(mean, interval) -> str:
 
 def test_set_error(accuracy, test_examples) -> str:
   """The test set's own standard error at ``accuracy``: ``sqrt(p (1 - p) / n)`` in points,
-  the resolution a margin on that test set must clear."""
+  the sampling error of one accuracy on that test set (the paired tests over seeds do not
+  include it: a margin below it is a difference the test set cannot resolve)."""
   if accuracy is None or not test_examples:
     return "n/a"
   return f"{100 * math.sqrt(accuracy * (1 - accuracy) / test_examples):.2f}"
@@ -50,8 +51,9 @@ def _verdict_cell(c: dict) -> str:
   verdict = c.get("verdict_with_margin") or equivalence.with_margin(c)
   if verdict == "inconclusive" and c.get("minimum_detectable_effect") is not None:
     needed = c.get("pairs_needed")
-    shown += (f" (detects {100 * c['minimum_detectable_effect']:.2f} pt; "
-              f"{needed if needed is not None else '> 100,000'} seeds would settle it)")
+    shown += (f" (detects {100 * c['minimum_detectable_effect']:.2f} pt at Holm's level; "
+              f"equivalence at a zero difference needs "
+              f"{needed if needed is not None else '> 100,000'} seeds)")
   return f"{verdict}{shown}"
 
 

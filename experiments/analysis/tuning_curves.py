@@ -88,10 +88,18 @@ def expected_at_best(validation: Sequence[float], values: Sequence[float],
 
       E[value of the best of k] = sum_i value_(i) * ((i/N)^k - ((i-1)/N)^k).
 
-  What a user of a k-trial search gets on test, where validation chooses.
+  What a user of a k-trial search gets on test, where validation chooses. Trials tied on
+  validation share their values' mean: a tie is broken at random, not by the trials'
+  order.
   """
-  order = np.argsort(np.asarray(validation, float), kind="stable")
-  v = np.asarray(values, float)[order]
+  validation, values = np.asarray(validation, float), np.asarray(values, float)
+  if validation.shape != values.shape or not np.all(np.isfinite(validation)):
+    raise ValueError("expected_at_best: one finite validation score per value")
+  order = np.argsort(validation, kind="stable")
+  ranked, v = validation[order], values[order].copy()
+  for score in np.unique(ranked):
+    tied = ranked == score
+    v[tied] = v[tied].mean()
   n = len(v)
   ks = np.arange(1, n + 1) if ks is None else np.asarray(ks)
   i = np.arange(1, n + 1)
