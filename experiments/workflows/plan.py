@@ -187,11 +187,3 @@ def _duration(seconds: float) -> str:
   if seconds < 7200:
     return f"{seconds / 60:.0f} min"
   return f"{seconds / 3600:.1f} h"
-
-
-def unit_seconds(document: dict) -> dict:
-  """Measured seconds of every finished workload run of a suite document: its searches
-  and groups, as kept."""
-  return {w["name"]: sum(w.get("search_seconds", {}).values())
-          + sum(g["wall_time_s"] for g in w.get("groups", []))
-          for w in document["workloads"]}
