@@ -32,6 +32,7 @@ extensions = [
     "sphinx.ext.viewcode",
     "config_reference",  # docs/_ext: the configuration reference, generated at build time
     "page_titles",  # docs/_ext: titles for the commands' reports that have none
+    "table_breaks",  # docs/_ext: line breaks inside the long names in tables' cells
 ]
 
 source_suffix = {".md": "markdown"}
