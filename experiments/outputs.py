@@ -156,13 +156,16 @@ def slug(text: str) -> str:
   return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()
 
 
-def write_text(path: pathlib.Path, text: str) -> None:
-  """Writes via a temporary file and a rename, so a reader never sees half a file."""
+def write_text(path: pathlib.Path, text: str, sync: bool = True) -> None:
+  """Writes via a temporary file and a rename, so a reader never sees half a file.
+  ``sync=False`` skips the ``fsync``: for a file written again from a kept one (a sweep
+  cell's curve, from its chunk) whenever the command starts, so its loss costs nothing."""
   def write(tmp):
     with open(tmp, "w") as f:
       f.write(text)
       f.flush()
-      os.fsync(f.fileno())
+      if sync:
+        os.fsync(f.fileno())
   write_file(path, write)
 
 

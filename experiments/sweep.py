@@ -4,7 +4,9 @@ Every cell (learning rate, momentum, seed, fold) is a lane of one compiled progr
 (``experiments/training/lanes.py``): a diverging cell turns its own lane non-finite
 and no other. With ``dataset.folds`` every cell trains once per fold
 (``sweep.folds``), each lane on its own training folds, validated on its own fold and
-tested on the whole test set. Writes ``sweep.json`` and ``landscape.png``, and with
+tested on the whole test set. Each cell's learning curve (every ``train.eval_every``
+epochs) goes to ``cells/`` as ``metrics.jsonl`` and TensorBoard events. Writes
+``sweep.json`` and ``landscape.png``, and with
 ``sweep.reference`` the claim that this cell is the best
 (``docs/methods.md``) and ``grid.png``, the author's layout; each
 finished chunk is kept in ``chunks/`` as it ends, so after a signal (SIGTERM, SIGINT;

@@ -215,3 +215,6 @@ def test_sweep_stops_after_the_chunk_in_flight_and_resumes(tmp_path):
   assert sweep.main(argv + ["--out", str(out)]) == 0
   assert without_timings(read(out, "sweep.json")) == without_timings(read(reference,
                                                                           "sweep.json"))
+  curves = lambda folder: {p.relative_to(folder): p.read_text()
+                           for p in (folder / "cells").rglob("metrics.jsonl")}
+  assert len(curves(out)) == 6 and curves(out) == curves(reference)  # each point once

@@ -109,12 +109,15 @@ def programs(config: ExperimentConfig, dataset: Dataset, tx, seeds, num_train: i
 
 def train_cells(config: ExperimentConfig, dataset: Dataset, cells: list[Cell],
                 chunk_size=None, store=None, stop=stopping.NEVER, say=None,
-                momentum_per_lane: bool = True, validation=None) -> list[dict]:
+                momentum_per_lane: bool = True, validation=None,
+                curves: bool = False) -> list[dict]:
   """Trains ``cells`` in vmapped chunks; returns one result per cell, in order. Without
   ``momentum_per_lane`` the cells' momenta are ignored (see :func:`injected_optimizer`).
   Each cell is evaluated on the test set and, with ``dataset.folds``, on its fold, or,
   with ``validation`` (``(x, y)`` held out of the training set), on those: its
-  ``validation_accuracy``.
+  ``validation_accuracy``. With ``curves`` each result also has ``curve``, the cell
+  evaluated every ``train.eval_every`` epochs too (``lane_curves.records``), inside the
+  same program; without, the program is the one it always was.
 
   With ``train.devices`` above one, each chunk's cells are split over the
   devices (the data is replicated): cells never talk to each other, so the
@@ -134,13 +137,14 @@ def train_cells(config: ExperimentConfig, dataset: Dataset, cells: list[Cell],
   decays = any(c.weight_decay is not None for c in cells)
   if decays and any(c.weight_decay is None for c in cells):
     raise ValueError("train_cells: give every cell a weight_decay, or none")
-  tx = injected_optimizer(config, config.train.epochs * train_lib.steps_per_epoch(
-      num_train, config.train.batch_size), weight_decay_per_lane=decays,
-      momentum_per_lane=momentum_per_lane)
+  steps = train_lib.steps_per_epoch(num_train, config.train.batch_size)
+  tx = injected_optimizer(config, config.train.epochs * steps, weight_decay_per_lane=decays,
+                          momentum_per_lane=momentum_per_lane)
   built = programs(config, dataset, tx, sorted({c.seed for c in cells}), num_train)
   validated = config.dataset.folds is not None
   held_out = validation if validation is not None else (dataset.test_x[:1], dataset.test_y[:1])
-  run_chunk = _chunk_program(config, built, tx, decays, validated, validation is not None)
+  run_chunk = _chunk_program(config, built, tx, decays, validated, validation is not None,
+                             curves)
   arrays = place([dataset.train_x, dataset.train_y, dataset.test_x, dataset.test_y,
                   *held_out], replicated)
 
@@ -149,19 +153,22 @@ def train_cells(config: ExperimentConfig, dataset: Dataset, cells: list[Cell],
     lanes = place(_lane_inputs(padded, built.initial, split_of, validated), by_cell)
     *lanes, dropout_keys = lanes
     on_devices = run_chunk(*lanes, jax.random.wrap_key_data(dropout_keys), *arrays)
-    return _chunk_results(chunk, size, on_devices)
+    return _chunk_results(chunk, size, on_devices,
+                          (steps, config.train.eval_every) if curves else None)
 
   return in_chunks(cells, chunk_size or len(cells), len(devices), train_chunk, store, stop, say)
 
 
 def _chunk_program(config: ExperimentConfig, built: Programs, tx, decays: bool,
-                   validated: bool, held_out: bool = False) -> Callable:
+                   validated: bool, held_out: bool = False, curves: bool = False) -> Callable:
   """The compiled program of a chunk: every lane initialized with its hyperparameters,
   trained for the run's epochs, then evaluated on the test set and on its fold
-  (``validated``) or on the held-out arrays (``held_out``)."""
+  (``validated``) or on the held-out arrays (``held_out``); with ``curves``, also after
+  every ``train.eval_every`` epochs (``lane_curves.scan``)."""
   import jax
   import jax.numpy as jnp
 
+  from . import lane_curves
   from . import train as train_lib
 
   def init_cell(params, model_state, learning_rate, momentum, weight_decay):
@@ -171,6 +178,8 @@ def _chunk_program(config: ExperimentConfig, built: Programs, tx, decays: bool,
       hyperparams["weight_decay"] = weight_decay
     return train_lib.TrainState(params, opt_state._replace(hyperparams=hyperparams),
                                 jnp.zeros((), jnp.int32), model_state)
+
+  evaluate_lanes = _lane_evaluation(built, validated, held_out)
 
   @jax.jit
   def run_chunk(initial, learning_rates, momenta, weight_decays, seeds, train_indices,
@@ -182,11 +191,32 @@ def _chunk_program(config: ExperimentConfig, built: Programs, tx, decays: bool,
       keys = jax.vmap(lambda s: train_lib.epoch_key(s, epoch_index))(seeds)
       states, metrics = lanewise(built.epoch, (0, None, None, 0, 0, 0), built.vectorized)(
           states, train_x, train_y, keys, train_indices, dropout_keys)
-      return states, (metrics["loss"][:, -1], jnp.all(jnp.isfinite(metrics["loss"]), axis=1))
+      outputs = (metrics["loss"][:, -1], jnp.all(jnp.isfinite(metrics["loss"]), axis=1))
+      return states, outputs + ((jnp.mean(metrics["loss"], axis=1),) if curves else ())
 
-    states, (final_losses, finite) = jax.lax.scan(one_epoch, states,
-                                                  jnp.arange(config.train.epochs))
+    evaluate = lambda states: evaluate_lanes(states, validation_indices, train_x, train_y,
+                                             test_x, test_y, val_x, val_y)
+    if curves:
+      states, per_epoch, evaluations = lane_curves.scan(
+          one_epoch, evaluate, states, config.train.epochs, config.train.eval_every)
+    else:
+      states, per_epoch = jax.lax.scan(one_epoch, states, jnp.arange(config.train.epochs))
+    final_losses, finite = per_epoch[:2]
+    tests = evaluate(states)
+    params_finite = jax.vmap(train_lib.all_finite)(states.params)
+    outputs = (tests, final_losses[-1], jnp.all(finite, axis=0) & params_finite)
+    return outputs + ((per_epoch, evaluations),) if curves else outputs
 
+  return run_chunk
+
+
+def _lane_evaluation(built: Programs, validated: bool, held_out: bool) -> Callable:
+  """Traced: ``evaluate(states, validation_indices, train_x, train_y, test_x, test_y,
+  val_x, val_y) -> {key: [lanes]}``, every lane's test metrics and, with ``validated``
+  or ``held_out``, its ``validation_accuracy``."""
+  import jax
+
+  def evaluate(states, validation_indices, train_x, train_y, test_x, test_y, val_x, val_y):
     def evaluate_lane(lane):  # lanes a few at a time: a CNN's evaluation is large
       lane_params, lane_state, validation = lane
       metrics = built.evaluate(lane_params, test_x, test_y, model_state=lane_state)
@@ -198,14 +228,11 @@ def _chunk_program(config: ExperimentConfig, built: Programs, tx, decays: bool,
             lane_params, val_x, val_y, model_state=lane_state)["test_accuracy"]
       return metrics
 
-    tests = jax.lax.map(evaluate_lane, (states.params, states.model_state,
-                                        validation_indices),
-                        batch_size=min(EVALUATION_LANES, learning_rates.shape[0])
-                        if built.vectorized else None)
-    params_finite = jax.vmap(train_lib.all_finite)(states.params)
-    return tests, final_losses[-1], jnp.all(finite, axis=0) & params_finite
+    lanes = validation_indices.shape[0]
+    return jax.lax.map(evaluate_lane, (states.params, states.model_state, validation_indices),
+                       batch_size=min(EVALUATION_LANES, lanes) if built.vectorized else None)
 
-  return run_chunk
+  return evaluate
 
 
 def _lane_inputs(padded: list[Cell], initial: dict, split_of: dict, validated: bool) -> tuple:
@@ -230,20 +257,28 @@ def _lane_inputs(padded: list[Cell], initial: dict, split_of: dict, validated: b
               c.seed, c.fold, c.learning_rate, c.momentum) for c in padded])))
 
 
-def _chunk_results(chunk: list[Cell], size: int, on_devices) -> list[dict]:
-  """One result per trained cell of a chunk (its padding lanes dropped)."""
+def _chunk_results(chunk: list[Cell], size: int, on_devices, curves=None) -> list[dict]:
+  """One result per trained cell of a chunk (its padding lanes dropped); with ``curves``
+  (steps per epoch, epochs between evaluations), each with its ``curve``."""
+  from . import lane_curves
   from .devices import gather
   device_of_lane = lane_devices(on_devices[2])
-  tests, final_loss, finite = gather(on_devices)
-  results = []
+  tests, final_loss, finite, *per_epoch = gather(on_devices)
+  results, finals = [], []
   for i, cell in enumerate(chunk):
     diverged = not bool(finite[i])
     lane = {k: None if diverged else float(v[i]) for k, v in tests.items()}
+    finals.append(lane)
     results.append({"cell": cell, "diverged": diverged, "device": device_of_lane[i],
                     "test_accuracy": lane["test_accuracy"], "test_loss": lane["test_loss"],
                     "validation_accuracy": lane.get("validation_accuracy"),
                     "final_loss": None if diverged else float(final_loss[i]),
                     "chunk_size": size})
+  if curves is not None:
+    (losses, evaluations), = per_epoch
+    for result, curve in zip(results, lane_curves.records(losses, evaluations, finals,
+                                                          *curves), strict=True):
+      result["curve"] = curve
   return results
 
 

@@ -5,7 +5,8 @@ With the optional ``tensorboard`` package installed (``pip install
 ``--out``: ``run`` beside ``metrics.jsonl``, one event per logged step
 (``train/*``) with the evaluations (``test/*``, ``validation/*``); ``compare``,
 ``sweep`` and ``suite`` one point per finished run, cell or group, and a count of
-finished ones. Watch with ``tensorboard --logdir runs`` (or the ``--out`` folder).
+finished ones (a sweep's cells also their curves, each in its folder under ``cells/``:
+``workflows/sweep_curves.py``). Watch with ``tensorboard --logdir runs`` (or the ``--out`` folder).
 
 Written with the ``tensorboard`` package's own protocol buffers and its record
 format (no TensorFlow, no writer thread): each write appends to the file and
@@ -192,7 +193,8 @@ def _suite_points(name, result, count, groups):
   return [(count, {**scalars, "finished/units": count})]
 
 
-POINTS = {"compare": _compare_points, "sweep": _sweep_points, "suite": _suite_points}
+POINTS = {"compare": _compare_points, "sweep": _sweep_points, "suite": _suite_points,
+          "transfer": _suite_points}  # a study keeps searches and groups as a suite does
 
 
 class WatchedStore(outputs.ResultStore):
@@ -223,7 +225,7 @@ class WatchedStore(outputs.ResultStore):
 
 
 def store(folder, out, kind: str) -> outputs.ResultStore:
-  """The ResultStore of a multi-run command (``kind``: compare, sweep or suite) in
+  """The ResultStore of a multi-run command (``kind``: compare, sweep, suite or transfer) in
   ``folder``, writing its finished units into an event file in ``out`` when it can."""
   events = open_fresh(out)
   if events is None:

@@ -1,7 +1,8 @@
 """The engine of ``dualprocess-sweep``: every (learning rate, momentum, seed, fold) cell
-as a lane of one compiled program (``training/lanes.py``), then ``sweep.json``, the
-landscape and, with ``sweep.reference``, the claim (``analysis/claim.py``) and the
-author's grid layout. What the command does is its help (``experiments/sweep.py``).
+as a lane of one compiled program (``training/lanes.py``), each cell's learning curve in
+``cells/`` (``sweep_curves.py``), then ``sweep.json``, the landscape and, with
+``sweep.reference``, the claim (``analysis/claim.py``) and the author's grid layout.
+What the command does is its help (``experiments/sweep.py``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from ..data import splits
 from ..errors import ConfigError
 from ..training import stopping
 from ..training.lanes import Cell, train_cells
-from . import common
+from . import common, sweep_curves
 
 # JAX, Optax, Flax (models, training), SciPy (analysis) and matplotlib (plots) are
 # imported where they are used: --help and a config mistake answer without them.
@@ -115,8 +116,10 @@ def sweep(config: ExperimentConfig, dataset: data.Dataset, out, stop=stopping.NE
   from ..training.devices import select_devices
   tic = time.perf_counter()
   cells = all_cells(config)
-  store = tensorboard_log.store(out / "chunks", out, "sweep")  # and TensorBoard's, if it can
-  results = train_cells(config, dataset, cells, config.sweep.chunk_size, store, stop, say)
+  store = sweep_curves.CurveStore(  # and TensorBoard's, if it can; each cell's curve too
+      tensorboard_log.store(out / "chunks", out, "sweep"), out, config.dataset.folds is not None)
+  results = train_cells(config, dataset, cells, config.sweep.chunk_size, store, stop, say,
+                        curves=True)
   entries = aggregate(results)
   lrs, momenta = grid(config)
   by_pair = {(e["learning_rate"], e["momentum"]): e for e in entries}
@@ -126,6 +129,7 @@ def sweep(config: ExperimentConfig, dataset: data.Dataset, out, stop=stopping.NE
              key=lambda e: e["mean_test_accuracy"], default=None)
   result = {"cells": grid_entries, "references": references, "best_grid_cell": best,
             "num_cells_trained": len(cells), "epochs": config.train.epochs,
+            "eval_every": config.train.eval_every,
             "folds": folds(config) if config.dataset.folds else None,
             "num_folds": config.dataset.folds,
             "num_train": len(splits.for_run(dataset.train_y, config.dataset).train),
