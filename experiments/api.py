@@ -7,7 +7,8 @@ and returns the summary the command writes:
 - :func:`run`: one training run; the run's summary (``summary.json``);
 - :func:`compare`: optimizers on the same data, budget and seeds (``comparison.json``);
 - :func:`sweep`: a learning-rate x momentum landscape (``sweep.json``);
-- :func:`suite`: the workload suite (``suite.json``).
+- :func:`suite`: the workload suite (``suite.json``);
+- :func:`transfer`: a transfer study over batch or data sizes (``transfer.json``).
 
 A config is a path to a YAML file (``None``: the default config), a ``dict`` of its
 sections, or the dataclass itself (:class:`experiments.config.ExperimentConfig`; for
@@ -60,10 +61,10 @@ from typing import Optional
 
 from . import imports
 from .errors import ConfigError, Diverged
-from .loading import Config, Overrides, load_config, load_suite
+from .loading import Config, Overrides, load_config, load_suite, load_transfer
 
-__all__ = ["ConfigError", "Diverged", "compare", "load_config", "load_suite", "plan_suite",
-           "run", "suite", "sweep"]
+__all__ = ["ConfigError", "Diverged", "compare", "load_config", "load_suite", "load_transfer",
+           "plan_suite", "plan_transfer", "run", "suite", "sweep", "transfer"]
 
 Say = Optional[Callable[[str], None]]
 
@@ -223,16 +224,20 @@ def suite(config, overrides: Overrides = (), out=None, *, base=None, force: bool
     [w["name"] for w in document["workloads"]]
   """
   from . import config as config_lib
+  from .workflows import groups
+  from .workflows import plan as plan_lib
   from .workflows import suite as suite_lib
 
   with imports.user_code():
     suite_config, workloads = load_suite(config, overrides, base)
     _start(None, stop)
-    suite_lib.check_models(suite_config, workloads)
+    groups.check_models(suite_config, workloads)
     resolved = {"suite": config_lib.to_dict(suite_config),
                 "workloads": {n: config_lib.to_dict(c) for n, c in workloads.items()}}
     with _prepared(out, resolved, "suite", force, ("cells",)) as folder:
-      estimate = _kept_plan(folder, suite_config, workloads, say or _silent)
+      estimate = _kept_plan(folder, lambda: plan_lib.plan(suite_config, workloads,
+                                                          say=say or _silent),
+                            say or _silent)
       return suite_lib.run_suite(suite_config, workloads, folder, say=say or _silent,
                                  plan=estimate, **_stop_kwargs(stop))
 
@@ -253,19 +258,69 @@ def plan_suite(config, overrides: Overrides = (), *, base=None, say: Say = print
     return plan_lib.plan(suite_config, workloads, say=say or _silent)
 
 
-def _kept_plan(folder: pathlib.Path, suite_config, workloads, say) -> dict:
-  """The plan of this suite in ``folder``: estimated once, before the first run trains,
-  and kept (``plan.json``), so that a resumed suite compares with the first estimate."""
+def transfer(config, overrides: Overrides = (), out=None, *, base=None, force: bool = False,
+             say: Say = print, stop=None) -> dict:
+  """Runs a transfer study, as ``dualprocess-transfer`` does: at every batch size (or
+  training-set size) the derived pair, the SGD tuned at the reference value transferred
+  unchanged, and the SGD with its learning rate re-tuned there, on the same seeds.
+
+  Args:
+    config: a transfer study's YAML file's path, a dict of its keys, or a
+      ``TransferConfig`` (see :func:`load_transfer`).
+    overrides, out, base, force, say, stop: as for :func:`suite` (``out`` keeps
+      ``transfer.json``, ``transfer.md``, ``transfer.png``, ``cells/``).
+
+  Returns:
+    ``transfer.json``: per workload and value each row's per-seed test accuracies, the
+    mean with its 95 % interval, and the equivalence verdicts against the re-tuned SGD;
+    the values under ``batch_sizes`` or ``train_sizes``.
+
+  Raises:
+    ConfigError: a mistake in the study, a workload's config, the data or ``out``.
+  """
+  from . import config as config_lib
+  from .workflows import groups, plan
+  from .workflows import transfer as transfer_lib
+
+  with imports.user_code():
+    study, workloads = load_transfer(config, overrides, base)
+    _start(None, stop)
+    groups.check_models(study, workloads)
+    resolved = {"transfer": config_lib.to_dict(study),
+                "workloads": {n: config_lib.to_dict(c) for n, c in workloads.items()}}
+    with _prepared(out, resolved, "transfer", force, ("cells",)) as folder:
+      estimate = _kept_plan(folder, lambda: plan.plan_transfer(study, workloads,
+                                                               say=say or _silent),
+                            say or _silent)
+      return transfer_lib.run_study(study, workloads, folder, say=say or _silent,
+                                    plan=estimate, **_stop_kwargs(stop))
+
+
+def plan_transfer(config, overrides: Overrides = (), *, base=None, say: Say = print) -> dict:
+  """What :func:`transfer` would cost, estimated before anything trains, as
+  ``dualprocess-transfer --plan`` (the same fields as :func:`plan_suite`, one unit per
+  workload and value)."""
+  from .workflows import plan as plan_lib
+
+  with imports.user_code():
+    study, workloads = load_transfer(config, overrides, base)
+    _start(None)
+    return plan_lib.plan_transfer(study, workloads, say=say or _silent)
+
+
+def _kept_plan(folder: pathlib.Path, estimate: Callable[[], dict], say) -> dict:
+  """The plan of the run in ``folder``: ``estimate()``d once, before the first run trains,
+  and kept (``plan.json``), so that a resumed run compares with the first estimate."""
   from . import outputs
   from .workflows import plan as plan_lib
 
   kept = folder / "plan.json"
   if kept.is_file():
     return outputs.read_json(kept)
-  estimate = plan_lib.plan(suite_config, workloads, say=say)
-  say(plan_lib.table(estimate))
-  outputs.write_json(kept, estimate)
-  return estimate
+  planned = estimate()
+  say(plan_lib.table(planned))
+  outputs.write_json(kept, planned)
+  return planned
 
 
 def _start(experiment, stop=None):

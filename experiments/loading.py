@@ -30,11 +30,12 @@ from .config import (
   SearchConfig,
   SearchSpace,
   SuiteConfig,
+  TransferConfig,
 )
 from .errors import ConfigError
 
 __all__ = ["build", "check_experiment", "check_suite", "load_config", "load_suite",
-           "override_strings"]
+           "load_transfer", "override_strings"]
 
 Config = Union[str, os.PathLike, Mapping, ExperimentConfig, None]
 Overrides = Union[Sequence[str], Mapping[str, Any], str]
@@ -98,26 +99,47 @@ def load_suite(config, overrides: Overrides = (), base=None
     ConfigError: a mistake in the suite or in a workload's config (named by its index).
     TypeError: ``config`` is none of the above.
   """
+  return _load_with_workloads(SuiteConfig, config, overrides, base,
+                              "a suite config is required, e.g. configs/suite_quick.yaml")
+
+
+def load_transfer(config, overrides: Overrides = (), base=None
+                  ) -> tuple[TransferConfig, dict[str, ExperimentConfig]]:
+  """A transfer study's config and each workload's experiment config, overridden and
+  checked, as :func:`load_suite` (the same arguments, a
+  :class:`~experiments.config.TransferConfig`)."""
+  return _load_with_workloads(TransferConfig, config, overrides, base,
+                              "a transfer study's config is required, e.g. "
+                              "configs/transfer_quick.yaml")
+
+
+def _load_with_workloads(schema, config, overrides: Overrides, base, required: str):
+  """A config of ``schema`` (one with ``workloads``), its named code checked, and its
+  workloads' experiment configs."""
   strings = override_strings(overrides)
   if config is None:
-    raise ConfigError("a suite config is required, e.g. configs/suite_quick.yaml")
+    raise ConfigError(required)
   folder = None
   if isinstance(config, (str, os.PathLike)):
     path = config_lib.find(config)
-    data, base = config_lib.load_yaml(path, SuiteConfig), path.parent
+    data, base = config_lib.load_yaml(path, schema), path.parent
     folder = base
   else:
-    data = _as_data(config, SuiteConfig)
+    data = _as_data(config, schema)
   _refuse_experiment_config(data, config)
-  suite = config_lib.build(SuiteConfig, config_lib.apply_overrides(data, strings))
+  built = config_lib.build(schema, config_lib.apply_overrides(data, strings))
   with imports.user_code(folder):
-    check_suite(suite)
-    return suite, load_workloads(suite, pathlib.Path.cwd() if base is None else base)
+    if isinstance(built, SuiteConfig):
+      check_suite(built)
+    else:
+      check_optimizer(built.pair, "pair")
+    return built, load_workloads(built, pathlib.Path.cwd() if base is None else base)
 
 
-def load_workloads(suite: SuiteConfig, folder) -> dict[str, ExperimentConfig]:
-  """Each workload's experiment config (its ``config`` path relative to ``folder``, its
-  overrides applied), by name; a mistake in one names the workload."""
+def load_workloads(suite, folder) -> dict[str, ExperimentConfig]:
+  """Each workload's experiment config, of a suite or a transfer study (its ``config``
+  path relative to ``folder``, its overrides applied), by name; a mistake in one names
+  the workload."""
   workloads = {}
   for i, workload in enumerate(suite.workloads):
     try:
@@ -203,8 +225,9 @@ def _refuse_experiment_config(data: Mapping, given) -> None:
   if "workloads" not in data and set(data) & sections:
     where = f"'{given}'" if isinstance(given, (str, os.PathLike)) else "the config"
     raise ConfigError(f"config file {where}: this is a run config (it has "
-                      f"{', '.join(sorted(set(data) & sections))}); the suite needs a suite "
-                      "config with 'workloads:', e.g. configs/suite_quick.yaml")
+                      f"{', '.join(sorted(set(data) & sections))}); this command needs a "
+                      "config with 'workloads:', e.g. configs/suite_quick.yaml or "
+                      "configs/transfer_quick.yaml")
 
 
 def override_strings(overrides: Overrides) -> list[str]:

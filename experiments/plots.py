@@ -269,3 +269,36 @@ def clip_interval(interval) -> tuple[tuple[float, float], bool]:
   low, high = (float(v) for v in interval)
   clipped = low < 0.0 or high > 1.0
   return (max(0.0, low), min(1.0, high)), clipped
+
+
+def transfer(document: dict, path) -> None:
+  """A transfer study: final test accuracy against the varied value, one panel per
+  workload, one line per row with its 95 % t-interval over seeds as a band (clipped to
+  [0, 1]), the reference value marked."""
+  vary = document["vary"]
+  workloads = document["workloads"]
+  fig, axes = plt.subplots(1, max(1, len(workloads)), squeeze=False,
+                           figsize=(5.2 * max(1, len(workloads)), 4))
+  colors = {"re-tuned sgd": "tab:blue", "derived pair": "darkgoldenrod",
+            "transferred sgd": "tab:green"}
+  for ax, workload in zip(axes[0], workloads, strict=False):
+    values = [p[vary] for p in workload["points"]]
+    for row, color in colors.items():
+      found = [next(r for r in p["rows"] if r["row"] == row) for p in workload["points"]]
+      means = np.array([np.nan if r["test_accuracy"] is None else r["test_accuracy"]
+                        for r in found])
+      bands = [clip_interval(r["test_accuracy_interval"])[0] if r["test_accuracy_interval"]
+               else (m, m) for r, m in zip(found, means, strict=True)]
+      ax.plot(values, means, "o-", color=color, lw=1.6, label=row)
+      ax.fill_between(values, [b[0] for b in bands], [b[1] for b in bands], color=color,
+                      alpha=0.18)
+    ax.axvline(document["reference"], color="grey", lw=0.8, ls=":",
+               label=f"tuned at {document['reference']}")
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.set_xticks(values, [str(v) for v in values], fontsize=7)
+    ax.set(xlabel=vary.replace("_", " "), ylabel="final test accuracy (95 % CI, clipped)",
+           title=f"{workload['name']}, {workload['epochs']} epochs")
+    ax.legend(fontsize=7, loc="lower left")
+  fig.tight_layout()
+  _save(fig, path)

@@ -18,7 +18,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent / "experiments"
 # Top to bottom. A module's layer is the first whose patterns match its dotted name
 # (relative to experiments/; the package itself is '').
 LAYERS = [
-    ("entry", ["run", "compare", "sweep", "suite", "cli", "config_reference"]),
+    ("entry", ["run", "compare", "sweep", "suite", "transfer", "cli", "config_reference"]),
     ("api", ["api"]),
     ("work", ["workflows", "workflows.*"]),
     ("check", ["loading"]),

@@ -16,7 +16,7 @@ def _fmt(value, spec) -> str:
   return "n/a" if value is None else format(value, spec)
 
 
-def _interval(mean, interval) -> str:
+def accuracy_text(mean, interval) -> str:
   """An accuracy and its 95 % t-interval, the interval clipped to [0, 1] (an accuracy
   cannot leave it; a t-interval near the ceiling does) and marked with * where clipped."""
   if mean is None:
@@ -37,7 +37,7 @@ def test_set_error(accuracy, test_examples) -> str:
   return f"{100 * math.sqrt(accuracy * (1 - accuracy) / test_examples):.2f}"
 
 
-def _verdict_cell(c: dict) -> str:
+def verdict_text(c: dict) -> str:
   """The verdict with the margin in its words, the 90 % interval in points and, for an
   inconclusive one, the minimum detectable effect and the seeds that would settle it."""
   if c is None:
@@ -82,7 +82,7 @@ def break_even_table(document: dict, loss: str | None = None) -> str:
       cells.append(f"{tuning_curves.describe_break_even(curve['break_even_trials'], n)} "
                    f"[{tuning_curves.describe_break_even(fewest, n)}, "
                    f"{tuning_curves.describe_break_even(most, n)}]")
-    cells += [_verdict_cell(w["comparisons"].get(label)) for label in labels]
+    cells += [verdict_text(w["comparisons"].get(label)) for label in labels]
     lines.append(f"| {w['name']} | {reference['label']}: "
                  f"{_fmt(reference['validation_accuracy'], '.4f')} | " + " | ".join(cells) + " |")
   return "\n".join(lines) + "\n"
@@ -109,10 +109,10 @@ def accuracy_table(workload: dict) -> str:
            "|---|---|---|---|---|---|---|---|---|---|"]
   for r in workload["rows"]:
     verdict = ("reference" if r is workload["rows"][0]
-               else _verdict_cell(workload["comparisons"].get(r["optimizer"])))
+               else verdict_text(workload["comparisons"].get(r["optimizer"])))
     lines.append(
-        f"| {r['label']} | {_interval(r['test_accuracy'], r['test_accuracy_interval'])} | "
-        f"{_interval(r['test_accuracy_at_best_validation'], r['test_accuracy_at_best_validation_interval'])} | "  # noqa: E501
+        f"| {r['label']} | {accuracy_text(r['test_accuracy'], r['test_accuracy_interval'])} | "
+        f"{accuracy_text(r['test_accuracy_at_best_validation'], r['test_accuracy_at_best_validation_interval'])} | "  # noqa: E501
         f"{_fmt(r['validation_accuracy'], '.4f')} | {verdict} | "
         f"{r['reached_target']}/{r['seeds']} | {_fmt(r['median_steps_to_target'], 'g')} | "
         f"{_fmt(r.get('median_best_validation_epoch'), 'g')} | "

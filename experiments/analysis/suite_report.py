@@ -78,25 +78,25 @@ def compute_time(results: list[dict]) -> float:
              for r in results if "skipped" not in r)
 
 
+def paired_comparison(row: dict, reference: dict, margin: float, alpha: float) -> dict:
+  """``row`` against ``reference`` on final test accuracy, paired by seed, with the margin
+  (uncorrected); a diverged seed leaves no pair, and the verdict is then inconclusive."""
+  pairs = [(a, b) for a, b in zip(row["per_seed_test_accuracy"],
+                                  reference["per_seed_test_accuracy"], strict=True)
+           if a is not None and b is not None]
+  if len(pairs) < len(row["per_seed_test_accuracy"]):
+    return {"verdict": "inconclusive", "reason": "a diverged seed leaves no pair",
+            "n": len(pairs), "margin": margin, "alpha": alpha, "p_equivalent": None,
+            "p_better": None, "p_worse": None, "interval": None,
+            "mean_difference": None, "std_difference": None}
+  return equivalence.compare([a for a, _ in pairs], [b for _, b in pairs], margin, alpha)
+
+
 def comparisons(rows: list[dict], margin: float, alpha: float) -> dict:
   """Every row against the first (the reference) on final test accuracy, paired by seed,
   with the margin; Holm-corrected over the family. ``{row optimizer: comparison}``."""
-  reference = rows[0]
-  family, names = [], []
-  for row in rows[1:]:
-    pairs = [(a, b) for a, b in zip(row["per_seed_test_accuracy"],
-                                    reference["per_seed_test_accuracy"], strict=True)
-             if a is not None and b is not None]
-    if len(pairs) < len(row["per_seed_test_accuracy"]):
-      diverged = {"verdict": "inconclusive", "reason": "a diverged seed leaves no pair",
-                  "n": len(pairs), "margin": margin, "alpha": alpha, "p_equivalent": None,
-                  "p_better": None, "p_worse": None, "interval": None,
-                  "mean_difference": None, "std_difference": None}
-      family.append(diverged)
-    else:
-      family.append(equivalence.compare([a for a, _ in pairs], [b for _, b in pairs],
-                                        margin, alpha))
-    names.append(row["optimizer"])
+  family = [paired_comparison(row, rows[0], margin, alpha) for row in rows[1:]]
+  names = [row["optimizer"] for row in rows[1:]]
   return dict(zip(names, equivalence.corrected(family), strict=True))
 
 

@@ -40,13 +40,14 @@ from .suite import (
   WorkloadConfig,
   trial_optimizer,
 )
+from .transfer import TransferConfig
 
 __all__ = [
   "LOSSES", "MOMENTUM_OPTIMIZERS", "OPTIMIZERS", "SCHEDULES", "CompareConfig", "ConfigError",
   "DatasetConfig", "ExperimentConfig", "LogRange", "LogUniform", "LossConfig", "ModelConfig",
   "OptimizerConfig", "ScheduleConfig", "SearchConfig", "SearchSpace", "SuiteConfig",
-  "SweepConfig", "TrainConfig", "WorkloadConfig", "apply_overrides", "build", "dump", "find",
-  "load", "load_yaml", "to_dict", "trial_optimizer",
+  "SweepConfig", "TrainConfig", "TransferConfig", "WorkloadConfig", "apply_overrides", "build",
+  "dump", "find", "load", "load_yaml", "to_dict", "trial_optimizer",
 ]
 
 # The shipped configs are package data (experiments/configs/; a checkout's top-level

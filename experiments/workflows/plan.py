@@ -1,4 +1,5 @@
-"""What a suite will cost, stated before it trains: ``dualprocess-suite --plan CONFIG``.
+"""What a suite or a transfer study will cost, stated before it trains:
+``dualprocess-suite --plan CONFIG``, ``dualprocess-transfer --plan CONFIG``.
 
 For every workload run (a workload under one loss at one budget) the plan counts the
 lanes and steps of its searches and of its final runs, the evaluations and the compiled
@@ -28,9 +29,12 @@ import time
 
 from .. import data, outputs
 from ..config import SuiteConfig
+from . import groups
 from . import suite as suite_lib
 
 CALIBRATION_STEPS = 12
+MODEL = ("seconds = lanes x steps x (seconds per step) + evaluated examples x (seconds per "
+         "example) + programs x (seconds to compile one), each measured on this machine")
 
 
 def calibrate(config, dataset: data.Dataset, steps: int = CALIBRATION_STEPS) -> dict:
@@ -101,24 +105,32 @@ def unit_cost(suite: SuiteConfig, config, dataset: data.Dataset, budget: float,
               calibration: dict) -> dict:
   """Lanes, steps, evaluations, programs, seconds and lane memory of one workload run."""
   config = suite_lib.at_budget(config, budget)
-  training, _ = suite_lib.validation_split(dataset, suite.validation_fraction,
-                                           config.dataset.split_seed)
+  training, _ = groups.validation_split(dataset, suite.validation_fraction,
+                                        config.dataset.split_seed)
+  spaces = suite.search.spaces
+  rows = len(suite.optimizers) + len(spaces)
+  return priced(config, training, calibration, searches=len(spaces),
+                trials=suite.search.trials, trial_seeds=len(suite.search.trial_seeds),
+                rows=rows, seeds=len(suite.seeds), eval_every=suite.eval_every)
+
+
+def priced(config, training: data.Dataset, calibration: dict, *, searches: int, trials: int,
+           trial_seeds: int, rows: int, seeds: int, eval_every: int) -> dict:
+  """The cost of ``searches`` random searches and ``rows`` rows' final runs of ``config``
+  on ``training`` (its training part, validation split and test set), by the model."""
   train_n, val_n, test_n = (len(training.train_y), len(training.validation[1]),
                             len(training.test_y))
-  spe = max(1, train_n // config.train.batch_size)
-  steps = config.train.epochs * spe
-  spaces, trial_seeds = suite.search.spaces, len(suite.search.trial_seeds)
-  search_lanes = len(spaces) * suite.search.trials * trial_seeds
-  groups = len(suite.optimizers) + len(spaces)
-  final_lanes = groups * len(suite.seeds)
-  evaluations = math.ceil(config.train.epochs / suite.eval_every)
+  steps = config.train.epochs * max(1, train_n // config.train.batch_size)
+  search_lanes = searches * trials * trial_seeds
+  final_lanes = rows * seeds
+  evaluations = math.ceil(config.train.epochs / eval_every)
   evaluated = (search_lanes * (test_n + val_n)
                + final_lanes * evaluations * (test_n + val_n))
-  programs = len(spaces) + groups * 2  # a search's chunk; a group's epochs and its tests
+  programs = searches + rows * 2  # a search's chunk; a group's epochs and its tests
   seconds = ((search_lanes + final_lanes) * steps * calibration["seconds_per_step"]
              + evaluated * calibration["seconds_per_evaluated_example"]
              + programs * calibration["seconds_per_compilation"])
-  widest = max(suite.search.trials * trial_seeds, len(suite.seeds))
+  widest = max(trials * trial_seeds if searches else 0, seeds)
   return {"runs": search_lanes + final_lanes, "search_lanes": search_lanes,
           "final_runs": final_lanes, "epochs": config.train.epochs, "steps_per_run": steps,
           "train_examples": train_n, "validation_examples": val_n, "test_examples": test_n,
@@ -128,9 +140,30 @@ def unit_cost(suite: SuiteConfig, config, dataset: data.Dataset, budget: float,
           "lane_state_bytes": widest * 3 * calibration["state_bytes"]}
 
 
+class Calibrations:
+  """One calibration per setting (data, model, loss, batch, precision), not per name; the
+  process's first compilation, which pays JAX's own start-up, is not priced."""
+
+  def __init__(self, say):
+    self.found, self.say, self.warmed = {}, say, False
+
+  def __call__(self, name: str, config, dataset: data.Dataset) -> dict:
+    key = repr((config.dataset, config.model, config.loss, config.train.batch_size,
+                config.train.compute_dtype))
+    if key not in self.found:
+      if not self.warmed:
+        calibrate(config, dataset, steps=2)
+        self.warmed = True
+      self.found[key] = calibrate(config, dataset)
+      self.say(f"calibrated {name} ({config.loss.name} loss, batch "
+               f"{config.train.batch_size}): "
+               f"{1000 * self.found[key]['seconds_per_step']:.2f} ms a step")
+    return self.found[key]
+
+
 def plan(suite: SuiteConfig, workloads: dict, say=print) -> dict:
   """The cost of every workload run of ``suite``, estimated before anything trains."""
-  calibrations, units, warmed = {}, [], False
+  calibrated, units = Calibrations(say), []
   for unit in suite_lib.units(suite):
     config = workloads[unit.workload.name]
     config = dataclasses.replace(config, loss=dataclasses.replace(config.loss, name=unit.loss),
@@ -142,18 +175,45 @@ def plan(suite: SuiteConfig, workloads: dict, say=print) -> dict:
         raise
       units.append({"name": unit.name, "skipped": str(error)})
       continue
-    key = repr((config.dataset, config.model, config.loss, config.train.batch_size,
-                config.train.compute_dtype))  # one calibration per setting, not per name
-    if key not in calibrations:
-      probe = dataclasses.replace(config, optimizer=suite.optimizers[0])
-      if not warmed:  # the process's first compilation pays JAX's own start-up: not priced
-        calibrate(probe, dataset, steps=2)
-        warmed = True
-      calibrations[key] = calibrate(probe, dataset)
-      say(f"calibrated {unit.name} ({unit.loss} loss): "
-          f"{1000 * calibrations[key]['seconds_per_step']:.2f} ms a step")
+    calibration = calibrated(unit.name, dataclasses.replace(
+        config, optimizer=suite.optimizers[0]), dataset)
     units.append({"name": unit.name, "budget": unit.budget,
-                  **unit_cost(suite, config, dataset, unit.budget, calibrations[key])})
+                  **unit_cost(suite, config, dataset, unit.budget, calibration)})
+  return totals(units)
+
+
+def plan_transfer(study, workloads: dict, say=print) -> dict:
+  """The cost of a transfer study, one unit per workload and value (the reference search
+  counted at the reference value), estimated before anything trains."""
+  from . import transfer
+
+  calibrated, units = Calibrations(say), []
+  for workload in study.workloads:
+    config = workloads[workload.name]
+    config = dataclasses.replace(config, optimizer=study.pair, train=dataclasses.replace(
+        config.train, progress=False))
+    try:
+      dataset = data.load(config.dataset)
+    except Exception as error:
+      if not workload.optional:
+        raise
+      units.append({"name": workload.name, "skipped": str(error)})
+      continue
+    training, _ = groups.validation_split(dataset, study.validation_fraction,
+                                          config.dataset.split_seed)
+    transfer.check_values(study, workload.name, training)
+    for value in study.values:
+      at, part = transfer.at_value(study, config, training, value)
+      name = f"{workload.name} {study.vary}={value}"
+      units.append({"name": name, study.vary: value, **priced(
+          at, part, calibrated(name, at, part), searches=1 + (value == study.reference),
+          trials=study.search.trials, trial_seeds=len(study.search.trial_seeds),
+          rows=len(transfer.ROWS), seeds=len(study.seeds), eval_every=study.eval_every)})
+  return totals(units)
+
+
+def totals(units: list[dict]) -> dict:
+  """The plan: its units and their sums, with the memory peak."""
   costed = [u for u in units if "skipped" not in u]
   return {"units": units, "calibration_steps": CALIBRATION_STEPS,
           "estimated_seconds": sum(u["estimated_seconds"] for u in costed),
@@ -161,7 +221,7 @@ def plan(suite: SuiteConfig, workloads: dict, say=print) -> dict:
           "runs": sum(u["runs"] for u in costed),
           "peak_memory_mib": outputs.peak_rss_mib() + max(
               (u["lane_state_bytes"] for u in costed), default=0) / 2**20,
-          "model": __doc__.split("The estimate is")[0].strip().splitlines()[0]}
+          "model": MODEL}
 
 
 def table(planned: dict) -> str:

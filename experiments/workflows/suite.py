@@ -14,62 +14,23 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import config as config_lib
-from .. import data, imports, loading, outputs
+from .. import data, loading, outputs
 from ..analysis import scoring
-from ..config import OptimizerConfig, SearchSpace, SuiteConfig, WorkloadConfig
+from ..config import SearchSpace, SuiteConfig, WorkloadConfig
 from ..errors import ConfigError
 from ..training import stopping
 from . import search
+from .groups import (
+  absent_and_optional,
+  kept_or_timed,
+  train_group,
+  validation_split,
+  write_curves,
+)
 
 # JAX, Optax, Flax (training), SciPy and statsmodels (the report's statistics) and
 # matplotlib (plots) are imported where they are used: --help and a config mistake
 # answer without them.
-
-def check_models(suite: SuiteConfig, workloads: dict) -> None:
-  """Builds each workload's own model (``package.module:factory``) once on its data, so
-  that a factory returning no module or logits of the wrong shape is refused before any
-  output is written (the built-in models need no data to be checked)."""
-  from .. import models
-  for i, workload in enumerate(suite.workloads):
-    config = workloads[workload.name]
-    if not imports.is_target(config.model.name):
-      continue
-    try:
-      dataset = data.load(config.dataset)
-    except ConfigError as error:
-      if _absent_and_optional(workload, error):
-        continue  # skipped with its reason when the suite reaches it
-      raise ConfigError(f"workloads[{i}] ({workload.name}): {error}") from None
-    try:
-      models.check(config.model, dataset.input_shape, dataset.num_classes,
-                   config.train.seed, config.train.compute_dtype, sequence=dataset.sequence)
-    except ConfigError as error:
-      raise ConfigError(f"workloads[{i}] ({workload.name}): {error}") from None
-
-
-def _absent_and_optional(workload: WorkloadConfig, error: ConfigError) -> bool:
-  """Whether ``error`` says an optional workload's data files are absent and cannot be
-  downloaded (it is skipped)."""
-  return workload.optional and ("not found" in str(error) or "cannot download" in str(error))
-
-
-def validation_split(dataset: data.Dataset, fraction: float, seed: int
-                     ) -> tuple[data.Dataset, data.Dataset]:
-  """``(training, held_out)``: the training set less a validation split, with the test set;
-  and the same training part with the validation split as its 'test' half (what the trials
-  are scored on). The user's own ``x_val``/``y_val`` are used where given."""
-  if dataset.validation is not None:
-    train_x, train_y = dataset.train_x, dataset.train_y
-    val_x, val_y = dataset.validation
-  else:
-    train, validation = data.stratified_split(dataset.train_y, fraction, seed)
-    train_x, train_y = dataset.train_x[train], dataset.train_y[train]
-    val_x, val_y = dataset.train_x[validation], dataset.train_y[validation]
-  training = data.Dataset(train_x, train_y, dataset.test_x, dataset.test_y,
-                          dataset.num_classes, dataset.name, validation=(val_x, val_y))
-  held_out = data.Dataset(train_x, train_y, val_x, val_y, dataset.num_classes,
-                          f"{dataset.name} (validation split)")
-  return training, held_out
 
 
 def target_from_trials(searches: dict, slack: float) -> float:
@@ -77,17 +38,6 @@ def target_from_trials(searches: dict, slack: float) -> float:
   down to 3 decimals."""
   best = max(t["validation_accuracy"] for trials in searches.values() for t in trials)
   return math.floor(1000 * (best - slack) + 1e-9) / 1000
-
-
-def _kept_or_timed(cells: outputs.ResultStore, key: str, compute) -> dict:
-  """The result kept under ``key``, or ``compute()``'s, timed (``wall_time_s``) and kept."""
-  result = cells.get(key)
-  if result is None:
-    tic = time.perf_counter()
-    result = compute()
-    result["wall_time_s"] = time.perf_counter() - tic
-    cells.put(key, result)
-  return result
 
 
 def _score_runs(runs: list[dict], target: float) -> None:
@@ -143,7 +93,7 @@ def run_workload(workload: WorkloadConfig, loss: str, name: str, config, suite: 
   try:
     dataset = data.load(config.dataset)
   except ConfigError as error:
-    if _absent_and_optional(workload, error):
+    if absent_and_optional(workload, error):
       say(f"{name}: skipped ({error})")
       return {"name": name, "skipped": str(error)}
     raise
@@ -177,7 +127,7 @@ def run_searches(name: str, config, training: data.Dataset, suite: SuiteConfig,
   searches, search_seconds = {}, {}
   for stream, space in enumerate(suite.search.spaces):
     trials = search.draw(space, suite.search.trials, suite.search.seed, stream)
-    kept = _kept_or_timed(cells, f"{name}/search/{outputs.slug(space.label)}",
+    kept = kept_or_timed(cells, f"{name}/search/{outputs.slug(space.label)}",
                           lambda space=space, trials=trials: {"trials": search.run(
                               config, training, space, trials, suite.search.trial_seeds)})
     searches[space.label], search_seconds[space.label] = kept["trials"], kept["wall_time_s"]
@@ -217,7 +167,8 @@ def run_groups(name: str, config, training: data.Dataset, suite: SuiteConfig, se
     key = f"{name}/{i:02d}-{outputs.slug(baseline or label)}"
     group = cells.get(key)
     if group is None:
-      group = cells.put(key, _train_group(config, optimizer, baseline, label, training, suite))
+      group = cells.put(key, train_group(config, optimizer, baseline, label, training,
+                                        suite.seeds, suite.eval_every))
       write_curves(cells.folder.parent / "runs" / key, group["runs"])
     _score_runs(group["runs"], target)
     groups.append(group)
@@ -227,35 +178,6 @@ def run_groups(name: str, config, training: data.Dataset, suite: SuiteConfig, se
       raise stop.stop(f"after {name}: {label}: finished groups kept in {cells.folder}; run "
                       "the same command again to resume")
   return groups
-
-
-def write_curves(folder: pathlib.Path, runs: list[dict]) -> None:
-  """Each final run's evaluations as ``seedN/metrics.jsonl`` under ``folder`` (and as
-  TensorBoard events there, where the extra is installed), so that ``tensorboard
-  --logdir OUT`` shows every row's validation and test curves, seed by seed."""
-  from ..training import tensorboard_log
-  for run in runs:
-    seed_folder = folder / f"seed{run['seed']}"
-    if outputs.is_writer():
-      seed_folder.mkdir(parents=True, exist_ok=True)
-    log = outputs.MetricsLog(seed_folder / "metrics.jsonl",
-                             sink=tensorboard_log.metrics_sink(seed_folder))
-    log.append([{k: v for k, v in e.items() if v is not None} for e in run["evaluations"]])
-
-
-def _train_group(config, optimizer: OptimizerConfig, baseline, label: str,
-                 training: data.Dataset, suite: SuiteConfig) -> dict:
-  """One optimizer's final runs: every seed, validated and tested."""
-  from ..training import multiseed, optimizers
-  tic = time.perf_counter()
-  runs = multiseed.train_seeds(dataclasses.replace(config, optimizer=optimizer), training,
-                               list(suite.seeds), suite.eval_every,
-                               validation=training.validation)
-  resolved = optimizers.resolve(optimizer)
-  return {"optimizer": label, "name": optimizer.name, "baseline": baseline,
-          "learning_rate": resolved.learning_rate, "momentum": resolved.momentum,
-          "weight_decay": optimizer.weight_decay, "runs": runs,
-          "wall_time_s": time.perf_counter() - tic}
 
 
 def _describe(space: SearchSpace, trial: dict) -> str:
