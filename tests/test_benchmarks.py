@@ -5,6 +5,7 @@ what is checked is that every figure the README quotes is produced.
 """
 
 import json
+import math
 
 import pytest
 
@@ -17,7 +18,8 @@ KEYS = {"update_overhead": ("ratio", "achieved_bandwidth_gb_s", "bytes_moved"),
         "sweep_speedup": ("speedup",), "throughput": ("ratio",),
         "epoch_overhead": ("ratio",), "cnn_epoch": (),
         "flax_example_conv": ("speedup_vs_nnx_conv",),
-        "transformer_step": ("transformer_speedup_vs_plain_flax", "tokens_per_s")}
+        "transformer_step": ("transformer_speedup_vs_plain_flax", "tokens_per_s"),
+        "paths": ("repeats", "total_seconds")}
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +84,48 @@ def test_a_single_benchmark_prints_one_json_line(capsys):
   printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
   assert printed["ratio"] == result["ratio"] > 0
   assert printed["machine"]["backend"] == "cpu"
+
+
+def _positive_finite(value) -> bool:
+  return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+
+
+def test_paths_gives_every_path_its_rate_and_a_group_its_compilation(capsys):
+  """benchmarks.paths at its tiny size: one JSON line with each path's examples per second
+  and fraction of the fast path, and the compilation of a suite group and a search, first,
+  with other hyperparameters, and in a resumed process. No timing is asserted."""
+  from benchmarks import paths
+  result = paths.main(["--smoke", "--json"])
+  printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+  assert printed.pop("benchmark") == "paths" and printed.pop("machine")["backend"] == "cpu"
+  assert printed == json.loads(json.dumps(result))
+  [model] = result["models"].values()
+  assert set(model["paths"]) == {"run", "seeds", "lanes"}
+  for path in model["paths"].values():
+    for key in ("examples_per_second", "fraction_of_fast_path", "examples"):
+      assert _positive_finite(path[key]), key
+    assert len(path["train_seconds"]) == result["repeats"] == 1
+    assert all(_positive_finite(s) for s in path["train_seconds"])
+  assert model["paths"][model["fast_path"]]["fraction_of_fast_path"] == 1.0
+  assert result["target_met"] == model["target_met"] == all(
+      p["fraction_of_fast_path"] >= paths.TARGET for p in model["paths"].values())
+  compilation = result["compilation"]
+  for key in ("group_program_compile_seconds", "search_program_compile_seconds"):
+    assert _positive_finite(compilation[key]), key
+  assert all(_positive_finite(s) for s in compilation["process_seconds"])
+  steps = {"first_process": ("group", "search", "group_other_hyperparameters",
+                             "search_other_trials"), "resumed_process": ("group", "search")}
+  for process, labels in steps.items():
+    assert compilation[process]["cache_folder_set"] is True
+    for label in labels:
+      step = compilation[process][label]
+      assert step["program_runs"] and step["program"] in ("jit(run_epochs)", "jit(run_chunk)")
+      assert _positive_finite(step["compile_seconds"]), (process, label)
+      for key in ("xla_compilations", "cache_misses", "cache_hits"):
+        assert isinstance(step[key], int) and step[key] >= 0, (process, label, key)
+  for key in ("second_group_reuses_program", "second_search_reuses_program",
+              "resumed_compiles_nothing_new"):
+    assert isinstance(compilation[key], bool), key
 
 
 def test_suite_time_runs_a_suite_in_its_own_process_and_reports_its_cost(tmp_path, capsys):
