@@ -2,44 +2,41 @@
 
 ``python -m experiments.config_reference [--out FILE]`` writes, as Markdown, every key of
 an experiment config (:class:`experiments.config.ExperimentConfig`: ``run``, ``compare``,
-``sweep``) and of a suite config (:class:`experiments.suite.SuiteConfig`): its dotted
-path, type, default, allowed values and the comment written beside it in the source.
+``sweep``), of a suite config (:class:`experiments.config.SuiteConfig`) and of a transfer
+study's (:class:`experiments.config.TransferConfig`): its dotted path, type, default,
+allowed values and the comment written beside it in the source.
 The docs build (``docs/_ext/config_reference.py``) calls :func:`markdown` every time it
 runs, so the reference cannot drift from the code.
 
 Nothing here names a key: the keys are found by walking ``dataclasses.fields``
 recursively through ``Optional``, unions, tuples and nested dataclasses; the comments
-are read from the source with ``ast`` and ``tokenize``. A field's comment is the
-comment block right above it, or the comment at the end of its line, or both; a field
-with neither takes the block above an earlier field of the class that names it (as
-``train.checkpoint_every`` is described above ``train.checkpoint_every_s``) or, failing
-that, the block of the field right above it when the two stand together and their names
-share a stem (as ``dataset.fold`` under ``dataset.folds``). A list of sections is written ``KEY[]``
-(``compare.optimizers[].name``: the ``name`` of each entry).
+are read from the source (``experiments/source_comments.py``: the block above a field,
+or the one at the end of its line, as ``train.checkpoint_every`` is described above
+``train.checkpoint_every_s`` and ``dataset.fold`` under ``dataset.folds``). A list of
+sections is written ``KEY[]`` (``compare.optimizers[].name``: the ``name`` of each
+entry). A section that takes another kind's entries (a transfer study's ``workloads``)
+is listed once, pointing there.
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
 import dataclasses
-import inspect
-import io
-import os
 import pathlib
 import re
 import sys
-import textwrap
-import tokenize
 import types
 import typing
 from typing import Any, Literal, Union
 
-__all__ = ["Key", "Root", "keys", "markdown", "roots"]
+from .source_comments import class_docstring, field_comments
+
+__all__ = ["Key", "Root", "field_comments", "keys", "markdown", "roots"]
 
 LIST_ITEM = "[]"  # the path suffix of "each entry of a list of sections"
 REQUIRED = "required"  # the default shown for a field without one
 SEE_BELOW = "see below"  # the default shown for a section whose keys follow
+SEE_DESCRIPTION = "see description"  # ... for a section whose keys are described elsewhere
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,11 +60,14 @@ class Root:
   title: str
   schema: type
   intro: str = ""
+  # (section path, where its keys are described): sections that take another root's
+  # entries, listed once with a pointer instead of their keys again.
+  described_as: tuple[tuple[str, str], ...] = ()
 
 
 def roots() -> list[Root]:
-  """The config files the commands read: experiment configs and suite configs."""
-  from .config import ExperimentConfig, SuiteConfig
+  """The config files the commands read: experiment, suite and transfer-study configs."""
+  from .config import ExperimentConfig, SuiteConfig, TransferConfig
 
   return [
       Root("Experiment configs", ExperimentConfig,
@@ -77,6 +77,16 @@ def roots() -> list[Root]:
       Root("Suite configs", SuiteConfig,
            "Read by `dualprocess-suite` (`configs/suite.yaml`, "
            "`configs/suite_quick.yaml`). Schema: `experiments.config.SuiteConfig`."),
+      Root("Transfer-study configs", TransferConfig,
+           "Read by `dualprocess-transfer` (`configs/transfer_batch_size.yaml`, "
+           "`configs/transfer_data_size.yaml`, `configs/transfer_quick.yaml`). Schema: "
+           "`experiments.config.TransferConfig`.",
+           described_as=(("workloads[]", "a suite's workloads[] (name, config, overrides, "
+                          "optional, margin)"),
+                         ("pair", "an experiment config's optimizer section"),
+                         ("tuned", "a suite's search.spaces[] entry (constant-step sgd)"),
+                         ("search", "a suite's search (trials, seed, trial_seeds; "
+                          "its spaces left empty)"))),
   ]
 
 
@@ -237,78 +247,6 @@ def keys(schema, prefix: str = "", defaults=_MISSING, _seen=()) -> list[Key]:
 # Comments from the source
 
 
-def _source(cls) -> str | None:
-  try:
-    return textwrap.dedent(inspect.getsource(cls))
-  except (OSError, TypeError):  # made at run time (dataclasses.make_dataclass) or no file
-    return None
-
-
-def _class_node(source: str, cls) -> ast.ClassDef | None:
-  for node in ast.walk(ast.parse(source)):
-    if isinstance(node, ast.ClassDef) and node.name == cls.__name__:
-      return node
-  return None
-
-
-def class_docstring(cls) -> str:
-  """The class's own docstring (not the one dataclasses writes), as one paragraph."""
-  source = _source(cls)
-  node = _class_node(source, cls) if source else None
-  text = ast.get_docstring(node) if node else None
-  return " ".join(text.split()) if text else ""
-
-
-def field_comments(cls) -> dict[str, str]:
-  """Each field's comment in ``cls``'s source (see the module docstring for the rules)."""
-  source = _source(cls)
-  node = _class_node(source, cls) if source else None
-  if node is None:
-    return {}
-  comments, code = {}, set()
-  for token in tokenize.generate_tokens(io.StringIO(source).readline):
-    if token.type == tokenize.COMMENT:
-      comments[token.start[0]] = token.string.lstrip("#").strip()
-    elif token.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT,
-                            tokenize.DEDENT, tokenize.ENDMARKER):
-      code.update(range(token.start[0], token.end[0] + 1))
-
-  fields = [n for n in node.body
-            if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)]
-  above, after = {}, {}
-  for field in fields:
-    name = field.target.id
-    line, block = field.lineno - 1, []
-    while line in comments and line not in code:
-      block.insert(0, comments[line])
-      line -= 1
-    above[name] = " ".join(block)
-    after[name] = " ".join(comments[n] for n in range(field.lineno, field.end_lineno + 1)
-                           if n in comments)
-
-  result = {}
-  for i, field in enumerate(fields):
-    name = field.target.id
-    own = " ".join(t for t in (above[name], after[name]) if t)
-    if not own:
-      # A block above an earlier field that names this one, the nearest first.
-      for earlier in reversed(fields[:i]):
-        if above[earlier.target.id] and re.search(rf"\b{re.escape(name)}\b",
-                                                  above[earlier.target.id]):
-          own = above[earlier.target.id]
-          break
-    if not own and i:
-      # The block of the field right above, when nothing stands between the two and
-      # their names share a stem (warmup_steps, warmup_fraction; folds, fold).
-      previous = fields[i - 1]
-      stem = len(os.path.commonprefix([previous.target.id, name]))
-      if (above[previous.target.id] and previous.end_lineno == field.lineno - 1
-          and stem >= 4):
-        own = above[previous.target.id]
-    result[name] = own
-  return result
-
-
 # ---------------------------------------------------------------------------------------
 # Markdown
 
@@ -330,10 +268,27 @@ def _table(rows: list[Key]) -> list[str]:
            "|---|---|---|---|---|"]
   for key in rows:
     allowed = ", ".join(_code(v) if not v.startswith("any ") else v for v in key.allowed)
-    default = key.default if key.default in (REQUIRED, SEE_BELOW) else _code(key.default)
+    default = (key.default if key.default in (REQUIRED, SEE_BELOW, SEE_DESCRIPTION)
+               else _code(key.default))
     lines.append(f"| {_code(key.path)} | {key.type} | {default} | {allowed} | "
                  f"{_text(key.comment)} |")
   return lines
+
+
+def _pointed(found: list[Key], described_as: dict[str, str]) -> list[Key]:
+  """``found`` less the keys of the sections described elsewhere, each such section's own
+  row pointing there."""
+  kept = []
+  for key in found:
+    if any(key.path.startswith(f"{path}.") for path in described_as):
+      continue
+    note = described_as.get(key.section_path) or described_as.get(key.path)
+    if note is not None:
+      default = REQUIRED if key.default == REQUIRED else SEE_DESCRIPTION
+      key = dataclasses.replace(key, section=None, default=default,
+                                comment=f"{key.comment} Its keys: as {note}.".strip())
+    kept.append(key)
+  return kept
 
 
 def markdown(chosen: list[Root] | None = None, level: int = 2) -> str:
@@ -348,7 +303,7 @@ def markdown(chosen: list[Root] | None = None, level: int = 2) -> str:
     out += ["#" * level + " " + root.title, ""]
     if root.intro:
       out += [root.intro, ""]
-    everything = keys(root.schema)
+    everything = _pointed(keys(root.schema), dict(root.described_as))
     groups: dict[str, list[Key]] = {"": []}
     descriptions = {"": class_docstring(root.schema)}
     for key in everything:

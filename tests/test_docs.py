@@ -19,7 +19,7 @@ import pytest
 
 import dualprocess
 from experiments import config_reference
-from experiments.config import ExperimentConfig, SuiteConfig
+from experiments.config import ExperimentConfig, SuiteConfig, TransferConfig
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -64,8 +64,19 @@ def reference():
   return config_reference.markdown()
 
 
-def table_rows(text):
-  """{dotted key: its table row} of a generated reference."""
+TITLES = {ExperimentConfig: "Experiment configs", SuiteConfig: "Suite configs",
+          TransferConfig: "Transfer-study configs"}
+# A transfer study's sections that take a suite's or an experiment's entries: listed once,
+# pointing there, their keys not repeated.
+POINTED = ("workloads[]", "pair", "tuned", "search")
+
+
+def table_rows(text, schema=None):
+  """{dotted key: its table row} of a generated reference, of ``schema``'s part only
+  where given (each config kind has a part of its own, under its title)."""
+  if schema is not None:
+    parts = re.split(r"^## ", text, flags=re.M)
+    [text] = [p for p in parts if p.startswith(TITLES[schema] + "\n")]
   rows = {}
   for line in text.splitlines():
     found = re.match(r"\| `([^`]+)` \|", line)
@@ -75,12 +86,19 @@ def table_rows(text):
   return rows
 
 
-@pytest.mark.parametrize("schema", [ExperimentConfig, SuiteConfig],
-                         ids=["ExperimentConfig", "SuiteConfig"])
+def expected_paths(schema) -> dict:
+  paths = all_paths(schema)
+  if schema is TransferConfig:
+    paths = {k: v for k, v in paths.items() if not k.startswith(tuple(f"{p}." for p in POINTED))}
+  return paths
+
+
+@pytest.mark.parametrize("schema", [ExperimentConfig, SuiteConfig, TransferConfig],
+                         ids=["ExperimentConfig", "SuiteConfig", "TransferConfig"])
 def test_every_field_of_every_config_dataclass_is_in_the_reference(reference, schema):
-  rows = table_rows(reference)
-  expected = all_paths(schema)
-  assert len(expected) > 20  # the walk found the nested sections
+  rows = table_rows(reference, schema)
+  expected = expected_paths(schema)
+  assert len(expected) > 10  # the walk found the fields
   missing = [path for path in expected if path not in rows]
   assert not missing, f"not in the configuration reference: {missing}"
   for value in sorted(v for v in literal_values(schema) if isinstance(v, str)):
@@ -88,19 +106,23 @@ def test_every_field_of_every_config_dataclass_is_in_the_reference(reference, sc
 
 
 def test_the_reference_lists_exactly_the_fields_and_their_defaults(reference):
-  rows = table_rows(reference)
-  expected = [*all_paths(ExperimentConfig), *all_paths(SuiteConfig)]
-  assert sorted(rows) == sorted(expected)
+  for schema in TITLES:
+    assert sorted(table_rows(reference, schema)) == sorted(expected_paths(schema)), schema
+  rows = table_rows(reference, ExperimentConfig)
+  transfer_rows = table_rows(reference, TransferConfig)
+  for path in ("workloads", "pair", "tuned", "search"):
+    assert "Its keys: as a" in transfer_rows[path], path
   default = ExperimentConfig()
   assert "`20`" in rows["train.epochs"].split("|")[3]  # TrainConfig's own default
   assert f"`{default.optimizer.name!r}`" in rows["optimizer.name"]
   assert "`'constant'`" in rows["optimizer.schedule.name"].split("|")[3]
   # A list entry's field without a default (a workload's name, say) is required.
   for schema in (ExperimentConfig, SuiteConfig):
+    schema_rows = table_rows(reference, schema)
     for path, field in all_paths(schema).items():
       if (path.rsplit(".", 1)[0].endswith("[]") and field.default is dataclasses.MISSING
           and field.default_factory is dataclasses.MISSING):
-        assert rows[path].split("|")[3].strip() == "required", path
+        assert schema_rows[path].split("|")[3].strip() == "required", path
 
 
 THROWAWAY = '''

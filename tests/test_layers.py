@@ -25,8 +25,8 @@ LAYERS = [
     ("core", ["training", "training.*", "models", "models.*", "data", "data.*", "outputs",
               "plots"]),
     ("schema", ["config", "config.*"]),
-    ("base", ["", "errors", "typed_yaml", "imports", "hosts", "console", "analysis",
-              "analysis.*"]),
+    ("base", ["", "errors", "typed_yaml", "imports", "hosts", "console", "source_comments",
+              "analysis", "analysis.*"]),
 ]
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60

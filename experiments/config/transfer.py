@@ -38,6 +38,8 @@ def _tuned_sgd() -> SearchSpace:
 
 @dataclasses.dataclass(frozen=True)
 class TransferConfig:
+  # What changes from value to value: the batch size (at the workload's epochs), or the
+  # number of training examples (nested subsets of the training part).
   vary: Literal[VARIED] = "batch_size"
   values: tuple[int, ...] = ()  # batch sizes or training-set sizes, ascending
   reference: int = 64  # the value the transferred SGD is tuned at: one of values
@@ -47,14 +49,18 @@ class TransferConfig:
   # The tuned SGD's space: the learning rate and momentum, searched at the reference.
   # The re-tuned row searches its learning-rate range only, the tuned momentum fixed.
   tuned: SearchSpace = dataclasses.field(default_factory=_tuned_sgd)
-  search: SearchConfig = SearchConfig(trials=8)  # its spaces stay empty: tuned is the one
+  # N trials per search and the trial seeds; its spaces stay empty (tuned is the space).
+  search: SearchConfig = SearchConfig(trials=8)
+  # The final runs' seeds, the same for every row at every value; none of the trial seeds.
   seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
-  eval_every: int = 1
+  eval_every: int = 1  # epochs between the final runs' evaluations (their curves)
   # Of the whole training set, stratified, held out once: every value is scored on the
   # same validation examples (a train_size subset is drawn from the rest).
   validation_fraction: float = 0.2
+  # The equivalence margin in accuracy (a workload may set its own), declared before
+  # the run: the largest difference from the re-tuned SGD a practitioner would not act on.
   margin: float = 0.01
-  alpha: float = 0.05
+  alpha: float = 0.05  # each one-sided test's level; intervals are 1 - 2 alpha
 
   def validate(self, key):
     if not self.workloads:
