@@ -1,4 +1,4 @@
-"""The four commands as Python functions, for notebooks and scripts.
+"""The five commands as Python functions, for notebooks and scripts.
 
 Each function takes a config, overrides and an optional output folder, does what its
 command does (each command's ``main`` parses its command line and calls one of these),
