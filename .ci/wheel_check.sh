@@ -53,7 +53,7 @@ else:
 print("wheel_check: dualprocess and dualprocess_experiments from site-packages;"
       " no top-level 'experiments'")
 EOF
-for command in run compare sweep suite; do
+for command in run compare sweep suite transfer; do
   "$BIN/dualprocess-$command" --help >/dev/null
 done
 SMOKE=(--set train.epochs=1 --set train.progress=false)

@@ -1,7 +1,7 @@
 """What a pip user reads names what a pip user has (issue 33, item 1).
 
 After ``pip install``, the commands are the console scripts ``dualprocess-run``,
-``-compare``, ``-sweep``, ``-suite`` (or ``python -m dualprocess_experiments.NAME``);
+``-compare``, ``-sweep``, ``-suite``, ``-transfer`` (or ``python -m dualprocess_experiments.NAME``);
 ``python -m experiments.NAME`` exists only in a checkout. The docs pages (the results
 records aside: pages and output folders that say how a past measurement was run) and the
 commands' usage lines lead with the installed names, and the checkout form appears once,
@@ -21,7 +21,7 @@ from experiments import api, cli
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 CHECKOUT_FORM = "python -m experiments."
-COMMANDS = ("run", "compare", "sweep", "suite")
+COMMANDS = ("run", "compare", "sweep", "suite", "transfer")
 
 
 def is_record(page: pathlib.Path) -> bool:
@@ -59,7 +59,7 @@ def test_the_pages_lead_with_the_console_scripts():
 
 
 def test_the_api_docstrings_name_the_installed_commands():
-  for function in (api.run, api.compare, api.sweep, api.suite):
+  for function in (api.run, api.compare, api.sweep, api.suite, api.transfer):
     assert CHECKOUT_FORM not in function.__doc__
     assert f"dualprocess-{function.__name__}" in function.__doc__
   assert CHECKOUT_FORM not in api.__doc__ and "dualprocess_experiments import api" in api.__doc__
