@@ -152,7 +152,17 @@ def test_plan_prices_every_value_and_the_run_records_it(finished, capsys, monkey
   # The reference value carries the tuned SGD's search too: 2 trials x 1 trial seed each.
   assert by_value[32]["search_lanes"] == 4 and by_value[128]["search_lanes"] == 2
   assert all(u["final_runs"] == 3 * 2 and u["estimated_seconds"] > 0 for u in plan["units"])
-  assert plan["measured_seconds"] > 0
+  # Each unit's measured seconds: its own search and rows, the reference search at 32.
+  [workload] = load(finished)["workloads"]
+  for point in workload["points"]:
+    unit = by_value[point["batch_size"]]
+    expected = point["search_seconds"] + sum(r["wall_time_s"] for r in point["rows"])
+    if point["reference"]:
+      expected += workload["reference_search_seconds"]
+    assert unit["measured_seconds"] == pytest.approx(expected)
+    assert unit["measured_over_estimated"] == pytest.approx(expected / unit["estimated_seconds"])
+  assert plan["measured_seconds"] == pytest.approx(sum(u["measured_seconds"]
+                                                       for u in plan["units"]))
 
 
 def quick_study(**changes) -> TransferConfig:

@@ -99,3 +99,16 @@ def train_group(config, optimizer: OptimizerConfig, baseline, label: str,
           "learning_rate": resolved.learning_rate, "momentum": resolved.momentum,
           "weight_decay": optimizer.weight_decay, "runs": runs,
           "wall_time_s": time.perf_counter() - tic}
+
+
+def with_measured(plan: dict, measured: dict) -> dict:
+  """``plan`` (what ``workflows/plan.py`` estimated) with each unit's measured seconds,
+  ``measured`` by unit name, and the ratio of measured to estimated, per unit and in all."""
+  units = [{**u, "measured_seconds": measured.get(u["name"]),
+            "measured_over_estimated": (measured[u["name"]] / u["estimated_seconds"]
+                                        if u["name"] in measured and u.get("estimated_seconds")
+                                        else None)} for u in plan["units"]]
+  total = sum(measured.values())
+  return {**plan, "units": units, "measured_seconds": total,
+          "measured_over_estimated": total / plan["estimated_seconds"]
+          if plan.get("estimated_seconds") else None}

@@ -19,7 +19,7 @@ from ..analysis import scoring
 from ..config import SearchSpace, SuiteConfig, WorkloadConfig
 from ..errors import ConfigError
 from ..training import stopping
-from . import search
+from . import groups, search
 from .groups import (
   absent_and_optional,
   kept_or_timed,
@@ -212,19 +212,11 @@ def run_suite(suite: SuiteConfig, workloads: dict, out: pathlib.Path, say=print,
 
 
 def with_measured(plan: dict, results: list[dict]) -> dict:
-  """The plan with each workload run's measured seconds (searches and groups, as kept)
-  and the ratio of measured to estimated."""
-  measured = {r["name"]: sum(r["search_seconds"].values())
-              + sum(g["wall_time_s"] for g in r["optimizers"])
-              for r in results if "skipped" not in r}
-  units = [{**u, "measured_seconds": measured.get(u["name"]),
-            "measured_over_estimated": (measured[u["name"]] / u["estimated_seconds"]
-                                        if u["name"] in measured and u.get("estimated_seconds")
-                                        else None)} for u in plan["units"]]
-  total = sum(measured.values())
-  return {**plan, "units": units, "measured_seconds": total,
-          "measured_over_estimated": total / plan["estimated_seconds"]
-          if plan.get("estimated_seconds") else None}
+  """The plan with each workload run's measured seconds (searches and groups, as kept)."""
+  return groups.with_measured(plan, {
+      r["name"]: sum(r["search_seconds"].values()) + sum(g["wall_time_s"]
+                                                          for g in r["optimizers"])
+      for r in results if "skipped" not in r})
 
 
 def declared(suite: SuiteConfig) -> dict:

@@ -134,7 +134,8 @@ def run_point(study: TransferConfig, name: str, config, training: data.Dataset, 
     say(f"{name}: {study.vary} {value}: {row}: test accuracy "
         f"{np.mean(finals) if finals else float('nan'):.4f}")
     _stop_here(stop, f"{name} at {study.vary} {value}: {row}", cells)
-  return {study.vary: value, "epochs": config.train.epochs,
+  return {study.vary: value, "reference": value == study.reference,
+          "epochs": config.train.epochs,
           "batch_size": config.train.batch_size, "train_examples": len(training.train_y),
           "steps_per_epoch": len(training.train_y) // config.train.batch_size,
           "search": retuned["trials"], "search_seconds": retuned["wall_time_s"],
@@ -165,7 +166,7 @@ def run_study(study: TransferConfig, workloads: dict, out: pathlib.Path, say=pri
   document.update(config=config_lib.to_dict(study), **declared(study),
                   versions=outputs.versions(), wall_time_s=time.perf_counter() - tic)
   if plan is not None:
-    document["plan"] = with_measured(plan, results)
+    document["plan"] = with_measured(plan, results, study.vary)
   outputs.write_json(out / "transfer.json", document)
   write_report(document, out)
   return document
@@ -181,19 +182,19 @@ def declared(study: TransferConfig) -> dict:
           "trials": study.search.trials, "validation_fraction": study.validation_fraction}
 
 
-def with_measured(plan: dict, results: list[dict]) -> dict:
-  """The plan with each workload's measured seconds and the ratio to the estimate."""
-  measured = {r["name"]: r["reference_search_seconds"] + sum(
-      p["search_seconds"] + sum(g["wall_time_s"] for g in p["groups"]) for p in r["points"])
-      for r in results if "skipped" not in r}
-  units = [{**u, "measured_seconds": measured.get(u["name"]),
-            "measured_over_estimated": (measured[u["name"]] / u["estimated_seconds"]
-                                        if u["name"] in measured and u.get("estimated_seconds")
-                                        else None)} for u in plan["units"]]
-  total = sum(measured.values())
-  return {**plan, "units": units, "measured_seconds": total,
-          "measured_over_estimated": total / plan["estimated_seconds"]
-          if plan.get("estimated_seconds") else None}
+def with_measured(plan: dict, results: list[dict], vary: str) -> dict:
+  """The plan with each unit's (a workload at one value) measured seconds: its search and
+  rows, as kept, and at the reference value the tuned SGD's search too."""
+  measured = {}
+  for result in results:
+    if "skipped" in result:
+      continue
+    for point in result["points"]:
+      seconds = point["search_seconds"] + sum(g["wall_time_s"] for g in point["groups"])
+      if point["reference"]:
+        seconds += result["reference_search_seconds"]
+      measured[f"{result['name']} {vary}={point[vary]}"] = seconds
+  return groups.with_measured(plan, measured)
 
 
 def write_report(document: dict, out: pathlib.Path) -> None:
