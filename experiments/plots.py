@@ -299,6 +299,6 @@ def transfer(document: dict, path) -> None:
     ax.set_xticks(values, [str(v) for v in values], fontsize=7)
     ax.set(xlabel=vary.replace("_", " "), ylabel="final test accuracy (95 % CI, clipped)",
            title=f"{workload['name']}, {workload['epochs']} epochs")
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=7, loc="best")
   fig.tight_layout()
   _save(fig, path)
