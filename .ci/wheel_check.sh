@@ -5,9 +5,11 @@
 # outside the checkout and, from an empty folder that is not the repository, run what the
 # README says: the main job at smoke size (the console script and python -m), a shipped
 # config by its configs/NAME.yaml path, every command's --help, the tutorial of
-# docs/own_workload.md as written (issue 33) and the library's example (README.md's first
-# python block under "The library"). A top-level 'experiments' must not be importable there. On 2 idle cores about 4 minutes,
-# most of it pip installing the wheel's dependencies.
+# docs/own_workload.md as written (issue 33), every dualprocess-* command line of the
+# README and the docs pages (.ci/docs_commands.py) and the library's example (README.md's
+# first python block under "The library"). A top-level 'experiments' must not be importable
+# there. On 2 idle cores about 4 minutes before the docs' commands, most of it pip
+# installing the wheel's dependencies; the docs' commands about 5 minutes on 2 busy cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -68,6 +70,12 @@ SMOKE=(--set train.epochs=1 --set train.progress=false)
 (cd "$WORK/tutorial" && "$BIN/python" make_data.py \
   && "$BIN/dualprocess-compare" mine.yaml "${SMOKE[@]}" --set "compare.seeds=[0]" \
        --set dataset.limit_train=256 --out "$WORK/out/tutorial")
+# Every dualprocess-* command line of README.md and docs/*.md, as written: each at smoke
+# scale (or its --plan) in a fresh folder under $WORK/docs_commands, the fresh venv's bin
+# first on PATH, or listed in the script with why not; each printed with its time, the
+# first failure shown with its command. Run from this empty folder, which must stay so.
+PATH="$BIN:$PATH" "$BIN/python" "$ROOT/.ci/docs_commands.py" --root "$ROOT" \
+  --work "$WORK/docs_commands"
 for file in run/summary.json run/metrics.jsonl run_m/summary.json compare/comparison.json \
             tutorial/comparison.json tutorial/curves.png; do
   test -s "$WORK/out/$file" || { echo "wheel_check: no $file"; exit 1; }
