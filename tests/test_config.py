@@ -163,9 +163,10 @@ def test_unknown_command_line_flag_exits_2(capsys):
 
 def test_shipped_configs_all_validate():
   for path in sorted(config_lib.DEFAULT_CONFIG.parent.glob("*.yaml")):
-    if path.name.startswith("suite"):  # a suite lists experiment configs; each must load
-      suite_config, workloads = loading.load_suite(path)
-      assert set(workloads) == {w.name for w in suite_config.workloads}, path
+    if path.name.startswith(("suite", "transfer")):  # they list experiment configs
+      load = loading.load_suite if path.name.startswith("suite") else loading.load_transfer
+      config, workloads = load(path)
+      assert set(workloads) == {w.name for w in config.workloads}, path
     else:
       assert isinstance(config_lib.load(path), config_lib.ExperimentConfig), path
 
